@@ -10,6 +10,9 @@ once on all threads, measured in this process.
 An implementation whose epoch would make the row take more than ``budget`` seconds (judged
 from an epoch on a slice of the rows) is skipped with the estimate, as is a peer that is not
 installed (``pip install -e '.[peers]'``).
+
+``gdviz bench engine`` (:mod:`gdviz.bench_engine`) times the whole engine on many runs, and
+``gdviz bench ui`` the terminal app.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ import numpy as np
 
 from gdviz.errors import GdvizError, TargetError
 
-IMPLS = ("gdviz", "numpy", "numpy-runs", "torch-tutorial", "torch-manual", "sklearn")
+IMPLS = ("gdviz", "gdviz-batch", "numpy", "numpy-runs", "torch-tutorial", "torch-manual", "torch-manual-gather",
+         "sklearn")
+#: Rows of gdviz's own kernels: the reference of the "× gdviz" column at their size.
+GDVIZ_IMPLS = ("gdviz", "gdviz-batch")
 #: SGD learning rate of every row (stable at batch 1 for standardized features, d <= 64).
 LR = 0.01
 SEED = 0
@@ -202,7 +208,7 @@ def run_bench(cfg: Config, progress=None) -> dict:  # type: ignore[no-untyped-de
                             progress(f"cuda n={n} B={B} runs={R}")
                         doc["rows"].append(_cuda_row(n, cfg.d, B, R, dtype, cfg))
                         continue
-                    todo.append(("gdviz", P.GdvizSingle if R == 1 else P.GdvizRuns, None))
+                    todo.append(("gdviz", P.GdvizSingle, None) if R == 1 else ("gdviz-batch", P.GdvizRuns, None))
                     if R == 1:
                         todo.append(("numpy", P.NumpyLoop, None))
                     if cfg.peers:
@@ -217,7 +223,7 @@ def run_bench(cfg: Config, progress=None) -> dict:  # type: ignore[no-untyped-de
                             if progress:
                                 progress(f"{name} n={n:,} batch={B:,} runs={R} {dtype}")
                             time_impl(cls, X, y, B, R, cfg, floor, row)
-                            if name not in ("gdviz", "numpy", "numpy-runs"):
+                            if name not in (*GDVIZ_IMPLS, "numpy", "numpy-runs"):
                                 versions[name.split("-")[0]] = row["version"]
                         doc["rows"].append(row)
     return doc
@@ -250,13 +256,16 @@ def table(doc: dict):  # type: ignore[no-untyped-def]
     title = (f"gdviz bench — {m['cpu']}, {m['threads']} threads"
              + (f"; memory floor {fl['gb_per_s']:.1f} GB/s ({fl['bytes'] / 1e6:.0f} MB in {_fmt_s(fl['seconds'])})"
                 if fl else ""))
-    t = Table(title=title, title_justify="left")
+    t = Table(title=title, title_justify="left", caption_justify="left",
+              caption="gdviz: advance_batch, one run; gdviz-batch: advance_batch over all the runs at once, "
+                      "threads over runs (parallel=True), as the engine runs a scenario")
     for col, just in (("impl", "left"), ("version", "left"), ("dtype", "left"), ("n", "right"), ("batch", "right"),
                       ("runs", "right"), ("s/epoch median [min–max]", "right"), ("samples/s", "right"),
                       ("updates/s", "right"), ("× gdviz", "right"), ("GB/s", "right"), ("× floor", "right"),
                       ("final MSE", "right")):
         t.add_column(col, justify=just)
-    ref = {(r["dtype"], r["n"], r["batch"], r["runs"]): r["seconds_median"] for r in doc["rows"] if r["impl"] == "gdviz"}
+    ref = {(r["dtype"], r["n"], r["batch"], r["runs"]): r["seconds_median"] for r in doc["rows"]
+           if r["impl"] in GDVIZ_IMPLS}
     for r in doc["rows"]:
         if r["skipped"]:
             t.add_row(r["impl"], r["version"], r["dtype"], f"{r['n']:,}", f"{r['batch']:,}", str(r["runs"]),
@@ -304,6 +313,15 @@ def cli_main(args, out, err) -> int:  # type: ignore[no-untyped-def]
     """``gdviz bench``: run what ``args`` asks and print a table, or JSON only with ``--json``."""
     import json
 
+    if getattr(args, "engine", False):
+        if args.what not in ("kernels", "engine"):
+            raise GdvizError(f"--engine means `gdviz bench engine`; it cannot go with `{args.what}`", "bad arguments")
+        args.what = "engine"
+    if args.what == "engine":
+        from gdviz.bench_engine import cli_main as engine_main
+
+        check_target(args.target)
+        return engine_main(args, out, err)
     if args.what == "ui":
         if importlib.util.find_spec("gdviz.tui.bench") is None:
             raise GdvizError("`gdviz bench ui` needs the terminal app (gdviz.tui.bench), which this install lacks",

@@ -44,66 +44,49 @@ class Impl:
 # --- gdviz ---------------------------------------------------------------------------------
 
 
+def _new_runs(X: np.ndarray, B: int, lrs: np.ndarray, seed: int) -> tuple[L.RunBatch, int]:
+    """A fresh batch of ``len(lrs)`` SGD runs on ``X`` (run ``r``: ``lrs[r]``, seed ``seed + r``),
+    recording one history point per epoch, as few as the engine would; and updates per epoch."""
+    from gdviz.runfacts import updates_per_epoch
+
+    n, d = X.shape
+    upe = updates_per_epoch(n, B, False)
+    state = L.new_state(len(lrs), n, d + 1, X.dtype)
+    for r, lr in enumerate(lrs):
+        L.set_run(state, r, model="linear", optimizer="sgd", fit_intercept=1, learning_rate=float(lr), batch=B,
+                  shuffle=1, seed=seed + r, stride=upe)
+    return state, upe
+
+
 class GdvizSingle(Impl):
-    """One run through :func:`gdviz.kernels.advance`, exactly as the engine drives it."""
+    """One run through :func:`gdviz.kernels.advance_batch` (a batch of one), as the engine drives it."""
 
     name = "gdviz"
+    parallel = False
 
     def __init__(self, X, y, B, lrs, seed):  # type: ignore[no-untyped-def]
         super().__init__(X, y, B, lrs, seed)
         import gdviz
 
         self.version = gdviz.__version__
-        p = self.d + 1
-        dt = X.dtype
-        self.A, self.c = np.eye(p), np.zeros(p)  # only the gradient-noise measure reads them (off here)
-        self.hpf = np.zeros(L.HPF_SIZE)
-        self.hpf[L.F_LR] = float(lrs[0])
-        self.hpf[L.F_BLOWUP] = np.inf
-        self.hpi = np.zeros(L.HPI_SIZE, np.int64)
-        self.hpi[L.I_BATCH], self.hpi[L.I_SHUFFLE], self.hpi[L.I_SEED] = B, 1, seed
-        self.hpi[L.I_FIT_INTERCEPT] = 1
-        self.upe = K.updates_per_epoch(self.n, B, False)
-        self.hpi[L.I_STRIDE] = self.upe
-        self.w = np.zeros(p, dt)
-        self.opt_state = np.zeros((3, p), dt)
-        self.perm = np.zeros(self.n, np.int64)
-        self.istate = np.zeros(L.ISTATE_SIZE, np.int64)
-        self.istate[L.S_DIVERGED] = self.istate[L.S_PERM_EPOCH] = -1
-        self.fstate = np.zeros(L.FSTATE_SIZE)
-        self.rec = (np.empty(4, np.int64), np.empty((4, p), dt), np.empty(4), np.empty(4))
+        self.state, self.upe = _new_runs(X, B, lrs, seed)
 
     def epoch(self) -> None:
-        n_done, _ = K.advance(self.X, self.y, self.A, self.c, self.hpf, self.hpi, self.w, self.opt_state, self.perm,
-                              self.istate, self.fstate, self.upe, *self.rec)
-        if n_done != self.upe:
-            raise RuntimeError(f"gdviz advanced {n_done} of {self.upe} updates (diverged?)")
+        chunk = K.advance_batch(self.X, self.y, self.state, self.upe, parallel=self.parallel)
+        if np.any(chunk.n_done != self.upe):
+            raise RuntimeError(f"{self.name} advanced {chunk.n_done.tolist()} of {self.upe} updates per run (diverged?)")
         self._done()
 
     def params(self) -> np.ndarray:
-        return self.w.astype(np.float64)[None, :]
+        return self.state.params.astype(np.float64)
 
 
-class GdvizRuns(Impl):
-    """R runs at once through :func:`gdviz.kernels.sweep.sweep_sgd` (one pass per batch)."""
+class GdvizRuns(GdvizSingle):
+    """R runs in one :func:`gdviz.kernels.advance_batch` call, spread over Numba's threads
+    (``parallel=True``): what the engine does with a scenario of many runs."""
 
-    name = "gdviz"
-
-    def __init__(self, X, y, B, lrs, seed):  # type: ignore[no-untyped-def]
-        super().__init__(X, y, B, lrs, seed)
-        import gdviz
-
-        self.version = gdviz.__version__
-        self.P = np.zeros((self.runs, self.d + 1), X.dtype)
-
-    def epoch(self) -> None:
-        from gdviz.kernels.sweep import sweep_sgd
-
-        sweep_sgd(self.X, self.y, self.P, self.lrs, self.B, self.seed, self.epochs, 1)
-        self._done()
-
-    def params(self) -> np.ndarray:
-        return self.P.astype(np.float64)
+    name = "gdviz-batch"
+    parallel = True
 
 
 # --- NumPy ---------------------------------------------------------------------------------
@@ -219,9 +202,49 @@ class TorchTutorial(Impl):
 
 
 class TorchManual(Impl):
-    """PyTorch with a hand-written gradient: randperm, index, two matrix-vector products."""
+    """PyTorch with a hand-written gradient, as a careful user writes it: ``X`` and ``y``
+    permuted once per epoch (``Xp = X[perm]``), then contiguous slices of ``Xp``, the
+    residual in one ``torch.addmm`` and the step in another (``w.addmm_``)."""
 
     name = "torch-manual"
+
+    def __init__(self, X, y, B, lrs, seed):  # type: ignore[no-untyped-def]
+        super().__init__(X, y, B, lrs, seed)
+        import torch
+
+        self.version = torch.__version__
+        self.torch = torch
+        self.Xt, self.yt = torch.from_numpy(X), torch.from_numpy(y).reshape(-1, 1)
+        self.w = torch.zeros((self.d, 1), dtype=self.Xt.dtype)  # a column, for addmm
+        self.b = torch.zeros((), dtype=self.Xt.dtype)
+        self.lr = float(lrs[0])
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def epoch(self) -> None:
+        torch, w, b, B, n = self.torch, self.w, self.b, self.B, self.n
+        with torch.no_grad():
+            if B >= n:
+                Xp, yp = self.Xt, self.yt
+            else:
+                perm = torch.randperm(n, generator=self.gen)
+                Xp, yp = self.Xt[perm], self.yt[perm]  # one gather per epoch
+            for s in range(0, n, B):
+                xb, yb = Xp[s : s + B], yp[s : s + B]  # contiguous views
+                r = torch.addmm(yb, xb, w, beta=-1).add_(b)  # xb w - yb + b
+                scale = self.lr * 2.0 / xb.shape[0]
+                w.addmm_(xb.T, r, alpha=-scale)
+                b.sub_(r.sum(), alpha=scale)
+        self._done()
+
+    def params(self) -> np.ndarray:
+        return np.append(self.w.double().numpy().reshape(-1), float(self.b))[None, :]
+
+
+class TorchManualGather(Impl):
+    """PyTorch with a hand-written gradient, gathering each batch: randperm, ``X[idx]``, two
+    matrix-vector products."""
+
+    name = "torch-manual-gather"
 
     def __init__(self, X, y, B, lrs, seed):  # type: ignore[no-untyped-def]
         super().__init__(X, y, B, lrs, seed)
@@ -291,6 +314,7 @@ class Sklearn(Impl):
 PEERS = {
     "torch-tutorial": (TorchTutorial, "torch", lambda B, n, R: R == 1),
     "torch-manual": (TorchManual, "torch", lambda B, n, R: R == 1),
+    "torch-manual-gather": (TorchManualGather, "torch", lambda B, n, R: R == 1),
     "sklearn": (Sklearn, "sklearn", lambda B, n, R: R == 1 and B == 1),
     "numpy-runs": (NumpyRuns, "numpy", lambda B, n, R: R > 1),
 }

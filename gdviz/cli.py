@@ -2,6 +2,10 @@
 
 Exit codes: 0 done; 2 bad input (scenario, CSV, arguments), with a message naming the file,
 line or key and what would be valid. Tracebacks are for bugs only.
+
+Imports that cost time (the engine and kernels, Numba, NumPy, the TUI, Rich's tables) are
+made inside the commands that need them: ``gdviz check`` and ``gdviz list`` load neither
+Numba nor Textual (tests/test_imports.py).
 """
 
 from __future__ import annotations
@@ -9,15 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
-from rich.panel import Panel
-from rich.table import Table
 
 import gdviz
 from gdviz.errors import GdvizError
@@ -75,8 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="versions, CPU threads, CUDA device or why there is none")
 
     bench = sub.add_parser("bench", help="seconds per epoch: gdviz kernels vs the NumPy loop, the peers and the memory floor")
-    bench.add_argument("what", nargs="?", choices=("kernels", "ui"), default="kernels",
-                       help="kernels (default), or ui: frames per second of the terminal app, headless")
+    bench.add_argument("what", nargs="?", choices=("kernels", "ui", "engine"), default="kernels",
+                       help="kernels (default); ui: frames per second of the terminal app, headless; engine: "
+                       "Engine.run_to_end() on 192 runs vs 3, and the warm start of `gdviz run`/`gdviz check`")
+    bench.add_argument("--engine", action="store_true", help="same as `gdviz bench engine`")
     bench.add_argument("--n", type=_positive_int, nargs="+", default=[100_000, 1_000_000], help="rows (default 100000 1000000)")
     bench.add_argument("--d", type=_positive_int, default=16, help="features (default 16)")
     bench.add_argument("--batch", type=_batch_size, nargs="+", default=[1, 32, 256, None],
@@ -92,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--budget", type=float, default=60.0,
                        help="seconds a row may take; slower implementations are skipped with an estimate (default 60)")
     bench.add_argument("--seconds", type=float, default=5.0, help="bench ui: seconds to run the app (default 5)")
+    # bench engine, shrunk for tests: runs per method, epochs, rows; skip the command timings
+    bench.add_argument("--engine-runs", type=_positive_int, default=64, help=argparse.SUPPRESS)
+    bench.add_argument("--engine-epochs", type=_positive_int, default=50, help=argparse.SUPPRESS)
+    bench.add_argument("--engine-n", type=_positive_int, default=1000, help=argparse.SUPPRESS)
+    bench.add_argument("--no-commands", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -180,6 +188,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
     from gdviz.scenario import bundled_scenarios
 
     table = Table(title="Bundled scenarios (gdviz run NAME)", title_justify="left")
@@ -193,10 +203,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    import platform
+
     import llvmlite
     import numba
     import numpy
     import rich
+    from rich.table import Table
 
     from gdviz.target import cuda_status
 
@@ -253,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except GdvizError as exc:
         if err_console.is_terminal:
+            from rich.panel import Panel
+
             err_console.print(Panel(escape(exc.message), title=f"[bold]{exc.title}[/]", border_style="red", title_align="left"))
         else:  # a log or a pipe: no box, no wrapping, so paths and keys stay whole and greppable
             err_console.print(f"gdviz: {exc.title}: {escape(exc.message)}", soft_wrap=True, highlight=False)

@@ -1,18 +1,21 @@
-"""The engine: turns a scenario and its dataset into runs, and advances them.
+"""The engine: turns a scenario and its dataset into a batch of runs, and advances them.
 
-It is the only place that decides the compute target, the chunk sizes and the recording
-stride. Kernels know nothing of scenarios; the UI never computes gradients. The engine
-advances every run by chunks of updates (round robin) and hands back
-:class:`~gdviz.history.HistoryChunk` objects; how the updates are cut into chunks never
-changes a result, bit for bit.
+It is the only place that decides the compute target, how runs are grouped into kernel
+calls, whether a call spreads its runs over threads, the chunk sizes and the recording
+stride. Kernels know nothing of scenarios; the UI never computes gradients.
+
+Runs that share a dtype share one :class:`~gdviz.kernels.layout.RunBatch` (a *group*), and
+one kernel call advances every unfinished run of a group (on the GPU, one launch). Each
+:class:`Run` holds views into its group's arrays. How updates are cut into chunks, and which
+runs share a call, never changes a result, bit for bit. After each call, the full-dataset
+loss and the gradient noise of every new point of every run are evaluated in one batched
+pass (:class:`gdviz.models.Model`), outside the timed kernels.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -20,118 +23,32 @@ from gdviz import kernels as K
 from gdviz.data import Dataset
 from gdviz.history import History, HistoryChunk
 from gdviz.kernels import layout as L
+from gdviz.models import Model, make_model
+from gdviz.runfacts import method_name, run_facts
+from gdviz.runs import Group, Run, RunSummary, summarize
 from gdviz.scenario import RunSpec, Scenario
+
+__all__ = ["Engine", "Run", "RunSummary", "method_name", "warm_up"]
 
 #: Recorded points per run, not counting epoch ends (bounds a run's history memory).
 MAX_POINTS = 4000
-#: Points per run at which gradient noise is evaluated (each costs one pass over the data).
+#: Points per run at which gradient noise is evaluated.
 NOISE_POINTS = 64
 #: A minibatch loss this many times the initial full loss marks a run as diverged.
 BLOWUP_FACTOR = 1e6
-#: Seconds of kernel time the engine aims for in one chunk of one run.
+#: Seconds of kernel time the engine aims for in one advance() call, all runs together.
 CHUNK_SECONDS = 0.02
+#: A group advances its runs on several threads when it has at least this many unfinished
+#: runs (below, the thread pool's start costs more than it saves).
+PARALLEL_MIN_RUNS = 4
 
 
 def _dtype(name: str) -> type:
     return np.float32 if name == "float32" else np.float64
 
 
-def method_name(batch: int, n: int) -> str:
-    """``full-batch`` (B >= n), ``stochastic`` (B = 1) or ``mini-batch``."""
-    if batch >= n:
-        return "full-batch"
-    if batch == 1:
-        return "stochastic"
-    return "mini-batch"
-
-
-@dataclass
-class Run:
-    """One run's specification, derived sizes, kernel state and history."""
-
-    index: int
-    spec: RunSpec
-    batch: int
-    updates_per_epoch: int
-    total_updates: int
-    stride: int
-    noise_every: int
-    hpf: np.ndarray
-    hpi: np.ndarray
-    params: np.ndarray
-    opt_state: np.ndarray
-    perm: np.ndarray
-    istate: np.ndarray
-    fstate: np.ndarray
-    history: History
-    seconds: float = 0.0
-    rate: float = 0.0  # measured updates per second, to size the next chunk
-    points_seen: int = 0  # recorded points so far, to decide where noise is evaluated
-    noise_values: list[float] = field(default_factory=list)
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def step(self) -> int:
-        return int(self.istate[L.S_STEP])
-
-    @property
-    def diverged_step(self) -> int | None:
-        s = int(self.istate[L.S_DIVERGED])
-        return None if s < 0 else s
-
-    @property
-    def done(self) -> bool:
-        return self.diverged_step is not None or self.step >= self.total_updates
-
-    @property
-    def epochs_done(self) -> float:
-        return self.step / self.updates_per_epoch
-
-    @property
-    def method(self) -> str:
-        return method_name(self.batch, len(self.perm))
-
-    @property
-    def seconds_per_epoch(self) -> float:
-        e = self.epochs_done
-        return self.seconds / e if e > 0 else math.nan
-
-    @property
-    def gradient_noise(self) -> float:
-        return float(np.mean(self.noise_values)) if self.noise_values else math.nan
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """The measured figures of one run, as the headless table and the JSON report show them."""
-
-    name: str
-    method: str
-    batch_size: int
-    updates_per_epoch: int
-    optimizer: str
-    learning_rate: float
-    epochs: float
-    updates: int
-    memory_per_step: int
-    seconds_per_epoch: float
-    final_loss: float
-    final_params: np.ndarray
-    final_params_original_units: np.ndarray
-    diverged: bool
-    diverged_step: int | None
-    target_loss: float | None
-    epochs_to_target: float | None
-    updates_to_target: int | None
-    seconds_to_target: float | None
-    gradient_noise: float
-
-
 class Engine:
-    """Runs of one scenario over one dataset, advanced by chunks.
+    """Runs of one scenario over one dataset, advanced by chunks, a group per kernel call.
 
     Parameters
     ----------
@@ -160,32 +77,29 @@ class Engine:
         n, d = dataset.X.shape
         self.n, self.d = n, d
         self.fit_intercept = bool(scenario.model.fit_intercept)
-        self.p = d + int(self.fit_intercept)
-        self.model_code = L.MODELS[scenario.model.kind]
+        #: The model's host-side description: parameter count and names, fitted line, units.
+        self.model: Model = make_model(scenario.model.kind, d, self.fit_intercept)
+        self.p = self.model.n_params
         self._data: dict[type, tuple[np.ndarray, np.ndarray]] = {}
         X64 = np.ascontiguousarray(dataset.X, dtype=np.float64)
         y64 = np.ascontiguousarray(dataset.y, dtype=np.float64)
         self._data[np.float64] = (X64, y64)
-        # Per-sample squared norms of [x_i, 1], for the gradient-noise evaluation.
-        self._row_norm2 = np.einsum("ij,ij->i", X64, X64) + float(self.fit_intercept)
-        if self.model_code == L.MODEL_LINEAR:
-            self.A, self.c, self.theta_star, self.loss_star = K.linear_stats(X64, y64, self.fit_intercept)
+        if self.model.kind == "linear":
+            # L(theta) = loss_star + (theta - theta_star)^T A (theta - theta_star), A = Xa^T Xa / n
+            self._A, _, self.theta_star, self.loss_star = K.linear_stats(X64, y64, self.fit_intercept)
         else:
-            self.A = np.zeros((0, 0), np.float64)
-            self.c = np.zeros(0, np.float64)
             self.theta_star, self.loss_star = None, None
-        init = scenario.model.init
-        self.init = np.zeros(self.p) if init is None else np.asarray(init, dtype=np.float64)
+        self.init = self.model.initial_params(scenario.model.init)
         self.initial_loss = float(self.full_loss(self.init[None, :])[0])
         self.runs = [self._make_run(i, spec) for i, spec in enumerate(scenario.runs)]
-        self._gpu: dict[int, object] = {}  # run index -> its device-resident state (kernels.gpu_descent)
-        self._gpu_data: dict[type, tuple] = {}  # dtype -> X, y on the device, shared by the runs
+        self._groups: list[Group] = []
+        self._gpu_data: dict[type, tuple] = {}  # dtype -> X, y on the device, shared by the groups
+        self._regroup()
         if target != "cpu":
             from gdviz.target import resolve_target
 
             self.target, self.target_note = resolve_target(target, need_bytes=self._device_bytes())
-        for run in self.runs:
-            run.history.append(self._initial_point(run))
+        self._add_initial_points(self.runs)
 
     # --- set-up ------------------------------------------------------------------------------
     def data(self, dtype: type) -> tuple[np.ndarray, np.ndarray]:
@@ -195,125 +109,84 @@ class Engine:
             self._data[dtype] = (np.ascontiguousarray(X64, dtype=dtype), np.ascontiguousarray(y64, dtype=dtype))
         return self._data[dtype]
 
-    def _make_run(self, index: int, spec: RunSpec) -> Run:
+    def _make_run(self, index: int, spec: RunSpec, total_updates: int | None = None) -> Run:
         t = spec.train
-        n = self.n
-        batch = n if spec.batch_size is None else min(int(spec.batch_size), n)
-        upe = K.updates_per_epoch(n, batch, bool(t.drop_last))
-        total = upe * int(t.epochs)
+        facts = run_facts(n=self.n, d=self.d, p=self.p, batch_size=spec.batch_size, drop_last=bool(t.drop_last),
+                          optimizer=t.optimizer, momentum=t.momentum, amsgrad=t.amsgrad, centered=t.centered,
+                          dtype=t.dtype)  # fmt: skip
+        total = facts.updates_per_epoch * int(t.epochs) if total_updates is None else total_updates
         stride = max(1, math.ceil(total / self.max_points))
-        dtype = _dtype(t.dtype)
-        hpf = np.zeros(L.HPF_SIZE, np.float64)
-        hpf[L.F_LR] = t.learning_rate
-        hpf[L.F_MOMENTUM] = t.momentum
-        hpf[L.F_DAMPENING] = t.dampening
-        hpf[L.F_WEIGHT_DECAY] = t.weight_decay
-        hpf[L.F_BETA1], hpf[L.F_BETA2] = t.betas
-        hpf[L.F_EPS] = t.eps
-        hpf[L.F_ALPHA] = t.alpha
-        hpf[L.F_LR_DECAY] = t.lr_decay
-        hpf[L.F_GAMMA] = t.gamma
-        hpf[L.F_ETA_MIN] = t.eta_min
-        hpf[L.F_T_MAX] = t.t_max
-        hpf[L.F_BLOWUP] = BLOWUP_FACTOR * max(self.initial_loss, 1e-3)
-        hpi = np.zeros(L.HPI_SIZE, np.int64)
-        hpi[L.I_MODEL] = self.model_code
-        hpi[L.I_OPTIMIZER] = L.OPTIMIZERS[t.optimizer]
-        hpi[L.I_SCHEDULE] = L.SCHEDULES[t.schedule]
-        hpi[L.I_BATCH] = batch
-        hpi[L.I_SHUFFLE] = int(t.shuffle)
-        hpi[L.I_DROP_LAST] = int(t.drop_last)
-        hpi[L.I_SEED] = spec.seed
-        hpi[L.I_NESTEROV] = int(t.nesterov)
-        hpi[L.I_AMSGRAD] = int(t.amsgrad)
-        hpi[L.I_CENTERED] = int(t.centered)
-        hpi[L.I_STEP_SIZE] = t.step_size
-        hpi[L.I_FIT_INTERCEPT] = int(self.fit_intercept)
-        hpi[L.I_STRIDE] = stride
-        hpi[L.I_NOISE_STRIDE] = 0  # noise is evaluated exactly, off the timed path (below)
-        opt_state = np.zeros((3, self.p), dtype)
-        if t.optimizer == "adagrad":
-            opt_state[0] = t.initial_accumulator_value
-        istate = np.zeros(L.ISTATE_SIZE, np.int64)
-        istate[L.S_DIVERGED] = -1
-        istate[L.S_PERM_EPOCH] = -1
-        expected_points = total // stride + int(t.epochs) + 1
-        return Run(
-            index=index,
-            spec=spec,
-            batch=batch,
-            updates_per_epoch=upe,
-            total_updates=total,
-            stride=stride,
-            noise_every=max(1, math.ceil(expected_points / NOISE_POINTS)),
-            hpf=hpf,
-            hpi=hpi,
-            params=self.init.astype(dtype),
-            opt_state=opt_state,
-            perm=np.arange(n, dtype=np.int64),
-            istate=istate,
-            fstate=np.zeros(L.FSTATE_SIZE, np.float64),
-            history=History(self.p),
-        )
+        expected_points = total // stride + math.ceil(total / facts.updates_per_epoch) + 1
+        state = L.new_state(1, self.n, self.p, _dtype(t.dtype))
+        hyper = {k: getattr(t, k) for k in (*L.FLOAT_KEYS, *L.INT_KEYS, "betas") if hasattr(t, k)}
+        L.set_run(state, 0, params=self.init, initial_accumulator_value=t.initial_accumulator_value,
+                  **hyper, **self.model.kernel_settings(), batch=facts.batch, seed=spec.seed, stride=stride,
+                  blowup=BLOWUP_FACTOR * max(self.initial_loss, 1e-3))  # fmt: skip
+        return Run(index=index, spec=spec, facts=facts, total_updates=total, stride=stride,
+                   noise_every=max(1, math.ceil(expected_points / NOISE_POINTS)), state=state,
+                   history=History(self.p))  # fmt: skip
 
-    def _initial_point(self, run: Run) -> HistoryChunk:
-        params = run.params.astype(np.float64)[None, :]
-        noise = self.gradient_noise(params, run.batch)
-        run.noise_values.append(float(noise[0]))
-        run.points_seen = 1
-        return HistoryChunk(
-            run=run.index,
-            step=np.zeros(1, np.int64),
-            epoch=np.zeros(1),
-            seconds=np.zeros(1),
-            loss=np.full(1, np.nan),
-            full_loss=np.full(1, self.initial_loss),
-            noise=noise,
-            params=params,
-            done=run.done,
-            diverged_step=None,
-        )
+    def _regroup(self) -> None:
+        """Stack the runs' states into one RunBatch per dtype and point each run at its row."""
+        by_dtype: dict[type, list[Run]] = {}
+        for run in self.runs:
+            by_dtype.setdefault(run.params.dtype.type, []).append(run)
+        self._groups = []
+        for dtype, runs in by_dtype.items():
+            state = L.RunBatch.stack([run.state for run in runs])
+            for r, run in enumerate(runs):
+                run.state = state.row(r)
+            self._groups.append(Group(dtype, state, runs))
+
+    def _add_initial_points(self, runs: list[Run]) -> None:
+        thetas = np.stack([run.params.astype(np.float64) for run in runs])
+        full = self.full_loss(thetas)
+        noise = self._noise(thetas, [run.batch for run in runs])
+        for run, theta, f, z in zip(runs, thetas, full, noise):
+            run.noise_values.append(float(z))
+            run.points_seen = 1
+            run.history.append(HistoryChunk(
+                run=run.index, step=np.zeros(1, np.int64), epoch=np.zeros(1), seconds=np.zeros(1),
+                loss=np.full(1, np.nan), full_loss=np.array([f]), noise=np.array([z]), params=theta[None, :],
+                done=run.done, diverged_step=None,
+            ))  # fmt: skip
 
     # --- measures ----------------------------------------------------------------------------
     def full_loss(self, thetas: np.ndarray) -> np.ndarray:
         """Loss over the whole dataset for each row of ``thetas`` (float64[k, p])."""
         thetas = np.ascontiguousarray(thetas, dtype=np.float64)
-        if self.model_code == L.MODEL_LINEAR:
+        if self.model.kind == "linear":
             D = thetas - self.theta_star
             with np.errstate(over="ignore", invalid="ignore"):
-                q = np.einsum("ij,jk,ik->i", D, self.A, D)
+                q = np.einsum("ij,jk,ik->i", D, self._A, D)
             return np.maximum(q, 0.0) + self.loss_star
         X, y = self._data[np.float64]
-        return K.full_loss(X, y, thetas, self.model_code, self.fit_intercept)
+        return K.full_loss(X, y, thetas, self.model.code, self.fit_intercept)
 
     def gradient_noise(self, thetas: np.ndarray, batch: int) -> np.ndarray:
-        """Expected ``||g_B - g||^2`` at each row of ``thetas`` for batches of ``batch`` samples.
+        """Expected ``||g_B - g||^2`` at each row of ``thetas`` for batches of ``batch`` samples."""
+        thetas = np.atleast_2d(np.asarray(thetas, dtype=np.float64))
+        return self._noise(thetas, [batch] * len(thetas))
+
+    def _noise(self, thetas: np.ndarray, batches: list[int]) -> np.ndarray:
+        """Expected ``||g_B - g||^2`` at ``thetas[k]`` for batches of ``batches[k]`` samples.
 
         For a batch drawn without replacement, ``E||g_B - g||^2 = (n - B) / (B (n - 1)) * S``
-        with ``S = mean_i ||g_i - g||^2`` over per-sample gradients ``g_i``. It is exact (no
-        sampling noise), zero for full batch, and costs one pass over the data per point; it
-        runs outside the timed kernels, so it never inflates the seconds per epoch.
+        with ``S = mean_i ||g_i - g||^2 = tr(Sigma)`` over per-example gradients ``g_i``. It
+        is exact (no sampling noise), zero for a full batch, and all points share one pass
+        over the data; it runs outside the timed kernels.
         """
         n = self.n
         out = np.zeros(len(thetas))
-        if batch >= n or n < 2:
+        factors = np.array([(n - B) / (B * (n - 1)) if B < n and n >= 2 else 0.0 for B in batches])
+        need = np.flatnonzero(factors > 0)
+        if len(need) == 0:
             return out
         X, y = self._data[np.float64]
-        factor = (n - batch) / (batch * (n - 1))
+        G, M = self.model.example_gradient_stats(X, y, thetas[need])
         with np.errstate(all="ignore"):
-            for k, theta in enumerate(thetas):
-                w = theta[: self.d]
-                z = X @ w + (theta[-1] if self.fit_intercept else 0.0)
-                if self.model_code == L.MODEL_LINEAR:
-                    coef = 2.0 * (z - y)
-                else:
-                    coef = 1.0 / (1.0 + np.exp(-z)) - y
-                g = np.empty(self.p)
-                g[: self.d] = X.T @ coef / n
-                if self.fit_intercept:
-                    g[-1] = coef.mean()
-                spread = float(np.mean(coef * coef * self._row_norm2) - g @ g)
-                out[k] = factor * max(spread, 0.0)
+            spread = M - np.einsum("ij,ij->i", G, G)
+            out[need] = factors[need] * np.where(np.isnan(spread), np.nan, np.maximum(spread, 0.0))
         return out
 
     # --- advancing ---------------------------------------------------------------------------
@@ -321,56 +194,106 @@ class Engine:
     def done(self) -> bool:
         return all(run.done for run in self.runs)
 
+    def _first_chunk(self, run: Run) -> int:
+        return min(run.updates_per_epoch, 256)
+
+    def advance(self, seconds: float = CHUNK_SECONDS) -> list[HistoryChunk]:
+        """Advance every unfinished run, one kernel call per group, for about ``seconds`` in all.
+
+        Each run's share of the time is sized from its own measured rate. Returns the chunks
+        recorded (also appended to each run's history).
+        """
+        active = sum(not run.done for run in self.runs)
+        if active == 0:
+            return []
+        threads = _threads() if active >= PARALLEL_MIN_RUNS else 1
+        share = seconds * threads / active
+        todo = {}
+        for run in self.runs:
+            if not run.done:
+                todo[run.index] = max(1, int(run.rate * share)) if run.rate > 0 else self._first_chunk(run)
+        return self._advance(todo)
+
     def advance_run(self, run: Run, n_updates: int) -> HistoryChunk:
         """Advance one run by up to ``n_updates`` updates and return what it recorded."""
-        n_updates = max(0, min(n_updates, run.total_updates - run.step))
-        if run.done or n_updates == 0:
-            return self._empty_chunk(run)
-        X, y = self.data(run.params.dtype.type)
-        cap = n_updates // run.stride + n_updates // run.updates_per_epoch + 3
-        rec_step = np.empty(cap, np.int64)
-        rec_params = np.empty((cap, self.p), run.params.dtype)
-        rec_loss = np.empty(cap, np.float64)
-        rec_noise = np.empty(cap, np.float64)
-        t0 = time.perf_counter()
-        got = self._gpu_advance(run, n_updates, rec_step, rec_params, rec_loss, rec_noise) if self.target == "cuda" else None
-        if got is None:
-            if self.target == "cuda":  # it fell back: time the CPU alone
-                t0 = time.perf_counter()
-            n_done, k = K.advance(
-                X, y, self.A, self.c, run.hpf, run.hpi, run.params, run.opt_state, run.perm,
-                run.istate, run.fstate, n_updates, rec_step, rec_params, rec_loss, rec_noise,
+        chunks = self._advance({run.index: n_updates}, append=False)
+        return chunks[0] if chunks else self._empty_chunk(run)
+
+    def _advance(self, todo: dict[int, int], append: bool = True) -> list[HistoryChunk]:
+        """Advance run ``i`` by ``todo[i]`` updates (capped at its end), group by group."""
+        recorded: list[tuple[Run, np.ndarray, np.ndarray, np.ndarray, int, float]] = []
+        for group in self._groups:
+            n_up = np.zeros(len(group.runs), np.int64)
+            for r, run in enumerate(group.runs):
+                if run.index in todo and not run.done:
+                    n_up[r] = max(0, min(int(todo[run.index]), run.total_updates - run.step))
+            if not n_up.any():
+                continue
+            cap = max(K.history_capacity(int(k), run.stride, run.updates_per_epoch)
+                      for k, run in zip(n_up, group.runs))  # fmt: skip
+            chunk = self._gpu_advance(group, n_up, cap) if self.target == "cuda" else None
+            if chunk is None:
+                X, y = self.data(group.dtype)
+                chunk = K.advance_batch(X, y, group.state, n_up, cap,
+                                        parallel=int(np.count_nonzero(n_up)) >= PARALLEL_MIN_RUNS)
+            for r, run in enumerate(group.runs):
+                if n_up[r] == 0:
+                    continue
+                k, n_done, dt = int(chunk.n_points[r]), int(chunk.n_done[r]), float(chunk.seconds[r])
+                if n_done > 0 and dt > 0:
+                    run.rate = n_done / dt
+                recorded.append((run, chunk.step[r, :k].copy(), chunk.params[r, :k].astype(np.float64),
+                                 chunk.loss[r, :k].copy(), n_done, dt))  # fmt: skip
+        return self._finish(recorded, append)
+
+    def _finish(self, recorded: list, append: bool) -> list[HistoryChunk]:
+        """Full loss and noise of every new point in one batched pass; the runs' history chunks."""
+        if not recorded:
+            return []
+        all_params = np.concatenate([rec[2] for rec in recorded]) if recorded else np.empty((0, self.p))
+        full = self.full_loss(all_params) if len(all_params) else np.empty(0)
+        # Points where noise is due: every noise_every-th point of a run, and its last.
+        due_thetas, due_batches, due_where = [], [], []
+        offset = 0
+        for run, steps, params, _loss, _n_done, _dt in recorded:
+            k = len(steps)
+            due = ((run.points_seen + np.arange(k)) % run.noise_every == 0) | (steps >= run.total_updates)
+            where = np.flatnonzero(due)
+            due_thetas.append(params[where])
+            due_batches.extend([run.batch] * len(where))
+            due_where.append(offset + where)
+            offset += k
+        noise = np.full(len(all_params), np.nan)
+        if due_batches:
+            noise[np.concatenate(due_where)] = self._noise(np.concatenate(due_thetas), due_batches)
+        chunks = []
+        offset = 0
+        for run, steps, params, loss, n_done, dt in recorded:
+            k = len(steps)
+            z = noise[offset : offset + k]
+            run.noise_values.extend(float(v) for v in z[~np.isnan(z)])
+            start_step = run.step - n_done
+            start_seconds = run.seconds
+            run.seconds += dt
+            run.points_seen += k
+            # Each point's time: the run's own chunk time shared out in proportion to its updates.
+            frac = (steps - start_step) / max(n_done, 1)
+            chunk = HistoryChunk(
+                run=run.index, step=steps, epoch=steps / run.updates_per_epoch, seconds=start_seconds + frac * dt,
+                loss=loss, full_loss=full[offset : offset + k], noise=z.copy(), params=params, done=run.done,
+                diverged_step=run.diverged_step,
             )  # fmt: skip
-        else:
-            n_done, k = got
-        dt = time.perf_counter() - t0
-        start_seconds = run.seconds
-        run.seconds += dt
-        if n_done > 0:
-            run.rate = n_done / max(dt, 1e-9)
-        steps = rec_step[:k].copy()
-        params = rec_params[:k].astype(np.float64)
-        start_step = run.step - n_done
-        # Each point's time: the chunk's time shared out in proportion to its updates.
-        frac = (steps - start_step) / max(n_done, 1)
-        noise = np.full(k, np.nan)
-        for j in range(k):
-            if (run.points_seen + j) % run.noise_every == 0 or steps[j] >= run.total_updates:
-                noise[j : j + 1] = self.gradient_noise(params[j : j + 1], run.batch)
-                run.noise_values.append(float(noise[j]))
-        run.points_seen += k
-        return HistoryChunk(
-            run=run.index,
-            step=steps,
-            epoch=steps / run.updates_per_epoch,
-            seconds=start_seconds + frac * dt,
-            loss=rec_loss[:k].copy(),
-            full_loss=self.full_loss(params),
-            noise=noise,
-            params=params,
-            done=run.done,
-            diverged_step=run.diverged_step,
-        )
+            offset += k
+            if append:
+                run.history.append(chunk)
+            chunks.append(chunk)
+        chunks.sort(key=lambda c: c.run)
+        return chunks
+
+    def run_to_end(self, seconds: float = CHUNK_SECONDS) -> None:
+        """Advance every run to its last epoch (or until it diverges)."""
+        while not self.done:
+            self.advance(seconds)
 
     # --- the CUDA target ------------------------------------------------------------------------
     def _device_bytes(self) -> int:
@@ -379,54 +302,50 @@ class Engine:
         data = sum(self.n * (self.d + 1) * np.dtype(dt).itemsize for dt in dtypes)
         return int(data + 8 * self.n * len(self.runs) + (1 << 20))
 
-    def _gpu_advance(self, run: Run, n_updates: int, rec_step, rec_params, rec_loss, rec_noise):
-        """Advance ``run`` on the GPU into the ``rec_*`` buffers; ``(n_done, k)``, or None after
-        falling back to the CPU (a CUDA error: driver, out of memory). The run's state stays
-        on the device between chunks; parameters, buffers and counters come back each chunk,
-        the permutation never (it is a pure function of (seed, epoch), remade on fallback)."""
+    def _gpu_advance(self, group: Group, n_up: np.ndarray, cap: int) -> K.Chunk | None:
+        """Advance ``group`` on the GPU (one launch for all its runs); None after falling back
+        to the CPU (a CUDA error: driver, out of memory). The group's state stays on the device
+        between chunks; parameters, buffers and counters come back each chunk, the
+        permutation never (it is a pure function of (seed, epoch), remade on fallback)."""
         try:
             from gdviz.kernels import gpu_descent as G
 
-            dev = self._gpu.get(run.index)
-            if dev is None:
-                dtype = run.params.dtype.type
-                if dtype not in self._gpu_data:
-                    X, y = self.data(dtype)
-                    G.warm_up(X.dtype, self.model_code, self.fit_intercept)
-                    self._gpu_data[dtype] = (G.cuda.to_device(X), G.cuda.to_device(y))
-                Xd, yd = self._gpu_data[dtype]
-                dev = G.device_runs(Xd, yd, self.A, self.c, run.hpf[None], run.hpi[None], run.params[None],
-                                    run.opt_state[None], run.perm[None], run.istate[None], run.fstate[None])
-                self._gpu[run.index] = dev
-            chunk = dev.advance(n_updates, len(rec_step))
-            state = [np.empty_like(a[None]) for a in (run.params, run.opt_state, run.istate, run.fstate)]
-            dev.pull(params=state[0], opt_state=state[1], istate=state[2], fstate=state[3])
+            if group.device is None:
+                if group.dtype not in self._gpu_data:
+                    X, y = self.data(group.dtype)
+                    G.warm_up(X.dtype, self.model.code, self.fit_intercept)
+                    self._gpu_data[group.dtype] = (G.cuda.to_device(X), G.cuda.to_device(y))
+                Xd, yd = self._gpu_data[group.dtype]
+                group.device = G.device_runs(Xd, yd, group.state)
+            chunk = group.device.advance(n_up, cap)
+            pulled = L.RunBatch(*(np.empty_like(a) for a in group.state))
+            group.device.pull(pulled)
         except Exception as exc:  # noqa: BLE001 - any CUDA failure: say so, go on on the CPU
             self._fall_back(exc)
             return None
-        for host, new in zip((run.params, run.opt_state, run.istate, run.fstate), state):
-            host[...] = new[0]
-        k = int(chunk.n_points[0])
-        rec_step[:k], rec_params[:k] = chunk.step[0, :k], chunk.params[0, :k]
-        rec_loss[:k], rec_noise[:k] = chunk.loss[0, :k], chunk.noise[0, :k]
-        return int(chunk.n_done[0]), k
+        for name in ("params", "opt_state", "istate", "fstate"):
+            getattr(group.state, name)[...] = getattr(pulled, name)
+        return chunk
 
     def _fall_back(self, exc: BaseException) -> None:
         """Continue every run on the CPU from its last completed chunk."""
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         self.target = "cpu"
         self.target_note = f"CUDA failed at run time ({type(exc).__name__}: {first}); continued on the CPU"
-        for run in self.runs:
-            if run.index in self._gpu:  # the device held the epoch's order: remake it here
+        for group in self._groups:
+            if group.device is None:
+                continue
+            for run in group.runs:  # the device held the epoch's order: remake it here
                 e = int(run.istate[L.S_PERM_EPOCH])
                 if e >= 0:
-                    if run.hpi[L.I_SHUFFLE] and run.hpi[L.I_BATCH] < self.n:  # a full batch: data order
+                    if run.hpi[L.I_SHUFFLE] and run.batch < self.n:  # a full batch: data order
                         K.permutation(int(run.hpi[L.I_SEED]), e, self.n, run.perm)
                     else:
                         run.perm[:] = np.arange(self.n)
-        self._gpu.clear()
+            group.device = None
         self._gpu_data.clear()
 
+    # --- forks -------------------------------------------------------------------------------
     def fork_run(
         self,
         index: int,
@@ -460,15 +379,15 @@ class Engine:
             if batch_size < 1:
                 raise ValueError(f"batch size must be at least 1, got {batch_size}")
             new_batch = None if batch_size >= self.n else int(batch_size)
-        run = self._make_run(index, dataclasses.replace(spec, batch_size=new_batch, train=train))
-        run.total_updates = max(1, math.ceil(remaining_epochs * run.updates_per_epoch - 1e-9))
-        run.stride = max(1, math.ceil(run.total_updates / self.max_points))
-        run.hpi[L.I_STRIDE] = run.stride
-        run.noise_every = max(1, math.ceil((run.total_updates // run.stride + 2) / NOISE_POINTS))
+        new_spec = dataclasses.replace(spec, batch_size=new_batch, train=train)
+        upe = run_facts(n=self.n, d=self.d, p=self.p, batch_size=new_batch, drop_last=bool(train.drop_last),
+                        optimizer=train.optimizer).updates_per_epoch
+        total = max(1, math.ceil(remaining_epochs * upe - 1e-9))
+        run = self._make_run(index, new_spec, total_updates=total)
         run.params[:] = np.asarray(params, dtype=run.params.dtype)
-        run.history.append(self._initial_point(run))
-        self._gpu.pop(index, None)  # its device state belonged to the old run
         self.runs[index] = run
+        self._regroup()  # its device state, if any, belonged to the old run
+        self._add_initial_points([run])
         return run
 
     def _empty_chunk(self, run: Run) -> HistoryChunk:
@@ -477,100 +396,35 @@ class Engine:
             run.index, np.empty(0, np.int64), e, e, e, e, e, np.empty((0, self.p)), run.done, run.diverged_step
         )
 
-    def advance(self, seconds: float = CHUNK_SECONDS) -> list[HistoryChunk]:
-        """Advance every unfinished run by about ``seconds`` of kernel time each.
-
-        Returns the chunks recorded (also appended to each run's history).
-        """
-        chunks = []
-        for run in self.runs:
-            if run.done:
-                continue
-            if run.rate > 0:
-                n_updates = max(1, int(run.rate * seconds))
-            else:  # first chunk: one epoch or a few hundred updates, whichever is less
-                n_updates = min(run.updates_per_epoch, 256)
-            chunk = self.advance_run(run, n_updates)
-            run.history.append(chunk)
-            chunks.append(chunk)
-        return chunks
-
-    def run_to_end(self, seconds: float = CHUNK_SECONDS) -> None:
-        """Advance every run to its last epoch (or until it diverges)."""
-        while not self.done:
-            self.advance(seconds)
-
     # --- results -----------------------------------------------------------------------------
     def memory_per_step(self, run: Run) -> int:
-        """Bytes one update touches: its batch of rows of X and y, their indices, and the state.
-
-        The state is the parameters, the gradient and the three optimizer buffers.
-        """
-        item = run.params.dtype.itemsize
-        index_bytes = 8 * run.batch if run.batch < self.n else 0
-        return run.batch * (self.d + 1) * item + index_bytes + 5 * self.p * item
+        """Bytes one update touches (see :func:`gdviz.runfacts.memory_per_step`)."""
+        return run.facts.memory_per_step
 
     def summary(self, run: Run) -> RunSummary:
-        h = run.history
-        t = run.spec.train
-        target = t.target_loss
-        epochs_to = updates_to = seconds_to = None
-        if target is not None and len(h):
-            hit = np.flatnonzero(h.full_loss <= target)
-            if len(hit):
-                i = int(hit[0])
-                epochs_to, updates_to, seconds_to = float(h.epoch[i]), int(h.step[i]), float(h.seconds[i])
-        final = h.params[-1].copy()
-        return RunSummary(
-            name=run.name,
-            method=run.method,
-            batch_size=run.batch,
-            updates_per_epoch=run.updates_per_epoch,
-            optimizer=t.optimizer,
-            learning_rate=float(t.learning_rate),
-            epochs=run.epochs_done,
-            updates=run.step,
-            memory_per_step=self.memory_per_step(run),
-            seconds_per_epoch=run.seconds_per_epoch,
-            final_loss=float(h.full_loss[-1]),
-            final_params=final,
-            final_params_original_units=self.dataset.to_original_units(final),
-            diverged=run.diverged_step is not None,
-            diverged_step=run.diverged_step,
-            target_loss=target,
-            epochs_to_target=epochs_to,
-            updates_to_target=updates_to,
-            seconds_to_target=seconds_to,
-            gradient_noise=run.gradient_noise,
-        )
+        """The run's measured figures (one source for the table, the JSON and the TUI)."""
+        return summarize(run, self.model, self.dataset)
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(run) for run in self.runs]
 
 
-def warm_up(dtypes: set[str]) -> None:
+def _threads() -> int:
+    import numba
+
+    return int(numba.get_num_threads())
+
+
+def warm_up(dtypes: set[str], parallel: bool = False) -> None:
     """Compile (or load from Numba's cache) the kernels for ``dtypes`` on a tiny problem."""
     for name in sorted(dtypes):
         dt = _dtype(name)
         X = np.ones((2, 1), dt)
         y = np.ones(2, dt)
-        for model in (L.MODEL_LINEAR, L.MODEL_LOGISTIC):
-            hpf = np.zeros(L.HPF_SIZE)
-            hpf[L.F_LR] = 0.01
-            hpf[L.F_BLOWUP] = np.inf
-            hpi = np.zeros(L.HPI_SIZE, np.int64)
-            hpi[L.I_MODEL] = model
-            hpi[L.I_BATCH] = 1
-            hpi[L.I_STRIDE] = 1
-            hpi[L.I_FIT_INTERCEPT] = 1
-            istate = np.zeros(L.ISTATE_SIZE, np.int64)
-            istate[L.S_DIVERGED] = -1
-            istate[L.S_PERM_EPOCH] = -1
-            A = np.eye(2) if model == L.MODEL_LINEAR else np.zeros((0, 0))
-            c = np.zeros(2) if model == L.MODEL_LINEAR else np.zeros(0)
-            K.advance(
-                X, y, A, c, hpf, hpi, np.zeros(2, dt), np.zeros((3, 2), dt), np.arange(2, dtype=np.int64),
-                istate, np.zeros(L.FSTATE_SIZE), 1, np.empty(4, np.int64), np.empty((4, 2), dt),
-                np.empty(4), np.empty(4),
-            )  # fmt: skip
+        for model in L.MODELS.values():
+            state = L.new_state(1, 2, 2, dt)
+            L.set_run(state, 0, model=model, fit_intercept=1, learning_rate=0.01, batch=1)
+            K.advance_batch(X, y, state, 1, parallel=False)
+            if parallel:
+                K.advance_batch(X, y, L.RunBatch.stack([state, state]), 1, parallel=True)
     K.full_loss(np.ones((2, 1)), np.ones(2), np.zeros((1, 2)), L.MODEL_LOGISTIC, True)

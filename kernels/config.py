@@ -18,8 +18,9 @@ GRID_THREADS = 256
 #: 0 picks 8 blocks per multiprocessor of the current device.
 GRID_BLOCKS = 0
 
-#: A run whose batch has at least this many rows uses the grid-wide reduction (one run per
-#: launch pair) instead of one block of ``THREADS_PER_RUN`` threads.
+#: A run whose batch has at least this many rows uses the grid-wide reduction (``GpuRun``:
+#: two launches per update, for that run alone) instead of one block of ``THREADS_PER_RUN``
+#: threads in the many-runs launch; ``device_runs`` splits a batch of runs accordingly.
 GRID_MIN_BATCH = 1 << 16
 
 #: Bytes of shared memory a block may use (the portable CUDA limit).

@@ -1,40 +1,46 @@
-"""The epoch loop: advance a run by a number of minibatch updates, resumably.
+"""The epoch loop: advance a batch of runs by a number of minibatch updates each, resumably.
 
-A run's whole state lives in the arrays of :mod:`gdviz.kernels.layout`, so
-``advance(..., n_updates=a)`` then ``advance(..., n_updates=b)`` gives bit for bit what
-``advance(..., n_updates=a + b)`` gives, for any chunk sizes.
+A batch's whole state lives in a :class:`~gdviz.kernels.layout.RunBatch`, so advancing by
+``a`` then ``b`` updates gives bit for bit what ``a + b`` gives, for any chunk sizes, and a
+run gives bit for bit the same path alone or in a batch of any size (each run's arithmetic
+is its own; the runs only share the data).
 
-One update:
+One update of one run:
 
 1. At an epoch start (``S_POS == 0``), build the epoch's order into ``perm`` unless it is
    already there: :func:`~gdviz.kernels.shuffle.permutation` of ``(seed, epoch)`` when
    shuffling, else ``0 .. n-1``. A full batch (``B >= n``) has no sample order (its order
    only permutes the terms of one sum), so it is never shuffled, whatever ``shuffle`` says:
    ``perm`` holds ``0 .. n-1``, written once (when ``S_PERM_EPOCH`` is -1) and only
-   relabelled (``S_PERM_EPOCH = epoch``) at later epochs, as the CUDA ``GpuRun`` does.
+   relabelled (``S_PERM_EPOCH = epoch``) at later epochs, as the CUDA twin does.
 2. The batch is ``perm[pos : min(pos + B, n)]``; its loss and gradient are taken at the
-   current parameters (a full batch: rows in data order).
-3. Every ``noise_stride``-th update, the gradient noise ``||g_batch - g_full||^2`` is
-   measured (linear: ``g_full = 2 (A theta - c)``; logistic: a pass over ``X``).
-4. ``lr = lr_at(epoch)``; ``step += 1``; the optimizer steps.
-5. ``pos`` moves past the batch; the epoch ends when ``pos >= n``, or with ``drop_last``
+   current parameters through the model dispatch (:mod:`.models`).
+3. ``lr = lr_at(epoch)``; ``step += 1``; the optimizer steps.
+4. ``pos`` moves past the batch; the epoch ends when ``pos >= n``, or with ``drop_last``
    when the next batch would be short.
-6. The batch loss joins the running window; a history point is recorded every ``stride``
+5. The batch loss joins the running window; a history point is recorded every ``stride``
    updates, at each epoch end, and when the run diverges (non-finite or blown-up loss,
    non-finite parameters), which also stops it.
+
+Runs are spread over threads (``prange`` over runs) when the engine asks for it. A full batch
+of at least ``FULL_PARALLEL_MIN_ROWS`` rows instead spreads each update's pass over ``X``
+across the threads (Numba does not nest parallel loops), one such run at a time. Each run
+reads a monotonic clock around its own chunk (:mod:`.clock`): its seconds are its own, not
+the batch's.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numba import njit
 
+from .clock import now_ns
 from .layout import (
     A_LOSS_SUM,
-    A_NOISE_COUNT,
-    A_NOISE_SUM,
     F_BLOWUP,
     FSTATE_SIZE,
     HPF_SIZE,
@@ -43,7 +49,6 @@ from .layout import (
     I_DROP_LAST,
     I_FIT_INTERCEPT,
     I_MODEL,
-    I_NOISE_STRIDE,
     I_OPTIMIZER,
     I_SCHEDULE,
     I_SEED,
@@ -51,8 +56,7 @@ from .layout import (
     I_STEP_SIZE,
     I_STRIDE,
     ISTATE_SIZE,
-    MODEL_LINEAR,
-    MODEL_LOGISTIC,
+    MODELS,
     OPT_ADAGRAD,
     OPT_SGD,
     S_DIVERGED,
@@ -64,35 +68,17 @@ from .layout import (
     SCHED_CONSTANT,
     SCHED_COSINE,
     SCHED_STEP,
+    RunBatch,
 )
-from .losses import FULL_PARALLEL_MIN_ROWS, _batch_loss_grad, _full_gradient, _full_pass
+from .losses import FULL_PARALLEL_MIN_ROWS, _batch_loss_grad, _describe, _full_pass
 from .optim import _opt_step, lr_at, sgd_step
 from .shuffle import _permutation
 
 
-def updates_per_epoch(n: int, B: int, drop_last: bool | int) -> int:
-    """Number of optimizer updates in one epoch of ``n`` samples with batch size ``B``.
-
-    Returns ``n // B`` with ``drop_last``, else ``ceil(n / B)``.
-    """
-    if n < 1 or not 1 <= B <= n:
-        raise ValueError(f"need n >= 1 and 1 <= B <= n, got n={n}, B={B}")
-    return n // B if drop_last else -(-n // B)
-
-
 @njit(cache=True, nogil=True)
-def _record(k, step, params, loss_mean, noise, rec_step, rec_params, rec_loss, rec_noise):
-    rec_step[k] = step
-    for j in range(params.shape[0]):
-        rec_params[k, j] = params[j]
-    rec_loss[k] = loss_mean
-    rec_noise[k] = noise
-
-
-@njit(cache=True, nogil=True)
-def _advance(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_updates,
-             rec_step, rec_params, rec_loss, rec_noise, pre_loss, pre_grad):
-    """Jitted body of :func:`advance` (no checks). Returns ``(n_done, n_points)``.
+def _advance_one(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, n_updates, rec_step, rec_params,
+                 rec_loss, pre_loss, pre_grad):
+    """Advance one run (1-d views of its state) by up to ``n_updates``; ``(n_done, n_points)``.
 
     With a non-empty ``pre_grad`` (float64[p]) it does one update of a full batch whose mean
     loss ``pre_loss`` and gradient ``pre_grad`` the caller computed with
@@ -102,15 +88,12 @@ def _advance(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_up
         return 0, 0
     n = X.shape[0]
     p = params.shape[0]
-    model = hpi[I_MODEL]
     code = hpi[I_OPTIMIZER]
-    fit_intercept = hpi[I_FIT_INTERCEPT]
     B = hpi[I_BATCH]
     shuffle = hpi[I_SHUFFLE] != 0
     drop_last = hpi[I_DROP_LAST] != 0
     seed = hpi[I_SEED]
     stride = hpi[I_STRIDE]
-    noise_stride = hpi[I_NOISE_STRIDE]
     blowup = hpf[F_BLOWUP]
     cap = rec_step.shape[0]
     given = pre_grad.shape[0] > 0
@@ -118,8 +101,8 @@ def _advance(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_up
         n_updates = min(n_updates, 1)
 
     g_batch = np.empty(p, np.float64)
-    g_full = np.empty(p, np.float64)
     grad = np.empty(p, params.dtype)
+    m = _describe(hpi)  # the model, read once (a tuple of ints, kept in registers)
 
     n_done = 0
     n_points = 0
@@ -128,7 +111,6 @@ def _advance(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_up
         epoch = istate[S_EPOCH]
         end = min(pos + B, n)
         if given:
-            # A large full batch: the caller wrote perm (0 .. n-1) and summed the gradient.
             loss = pre_loss
             for j in range(p):
                 g_batch[j] = pre_grad[j]
@@ -145,28 +127,10 @@ def _advance(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_up
                     for i in range(n):
                         perm[i] = i
                 istate[S_PERM_EPOCH] = epoch
-            loss = _batch_loss_grad(X, y, params, model, fit_intercept, perm, pos, end, g_batch)
-
-        step = istate[S_STEP]
-        noise = np.nan
-        if noise_stride > 0 and (step + 1) % noise_stride == 0:
-            if model == MODEL_LINEAR:
-                for j in range(p):
-                    acc = 0.0
-                    for k in range(p):
-                        acc += A[j, k] * np.float64(params[k])
-                    g_full[j] = 2.0 * (acc - c[j])
-            else:
-                _full_gradient(X, y, params, model, fit_intercept, g_full)
-            noise = 0.0
-            for j in range(p):
-                diff = g_batch[j] - g_full[j]
-                noise += diff * diff
-            fstate[A_NOISE_SUM] += noise
-            fstate[A_NOISE_COUNT] += 1.0
+            loss = _batch_loss_grad(X, y, params, m, perm, pos, end, g_batch)
 
         lr = lr_at(hpf, hpi, epoch)
-        step += 1
+        step = istate[S_STEP] + 1
         istate[S_STEP] = step
         for j in range(p):
             grad[j] = g_batch[j]
@@ -196,8 +160,10 @@ def _advance(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_up
         if diverged:
             istate[S_DIVERGED] = step
         if diverged or ended_epoch or step % stride == 0:
-            _record(n_points, step, params, fstate[A_LOSS_SUM] / istate[S_WINDOW], noise,
-                    rec_step, rec_params, rec_loss, rec_noise)
+            rec_step[n_points] = step
+            for j in range(p):
+                rec_params[n_points, j] = params[j]
+            rec_loss[n_points] = fstate[A_LOSS_SUM] / istate[S_WINDOW]
             n_points += 1
             fstate[A_LOSS_SUM] = 0.0
             istate[S_WINDOW] = 0
@@ -206,42 +172,158 @@ def _advance(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_up
     return n_done, n_points
 
 
+def _batch_body(X, y, state, n_updates, rec_step, rec_params, rec_loss, out):  # type: ignore[no-untyped-def]
+    """Advance run ``r`` of ``state`` by ``n_updates[r]`` for every ``r`` (``prange``).
+
+    ``out[r]`` receives ``(n_done, n_points, nanoseconds)``. Runs whose ``n_updates`` is 0,
+    and runs that have diverged, are left untouched and take no time.
+    """
+    no_grad = np.empty(0, np.float64)
+    for r in numba.prange(n_updates.shape[0]):
+        if n_updates[r] <= 0 or state.istate[r, S_DIVERGED] >= 0:  # nothing to do, nothing timed
+            out[r, 0] = 0
+            out[r, 1] = 0
+            out[r, 2] = 0
+            continue
+        t0 = now_ns()
+        n_done, n_points = _advance_one(
+            X, y, state.hpf[r], state.hpi[r], state.params[r], state.opt_state[r], state.perm[r], state.istate[r],
+            state.fstate[r], n_updates[r], rec_step[r], rec_params[r], rec_loss[r], 0.0, no_grad,
+        )  # fmt: skip
+        out[r, 0] = n_done
+        out[r, 1] = n_points
+        out[r, 2] = now_ns() - t0
+
+
+_batch_serial = njit(cache=True, nogil=True)(_batch_body)
+# Threads over runs. Compiled on first use only, so a scenario that never asks for it does
+# not pay the compile time.
+_batch_parallel = njit(cache=True, nogil=True, parallel=True)(_batch_body)
+
+
+@njit(cache=True, nogil=True)
+def _large_full_one(X, y, state, r, n_updates, rec_step, rec_params, rec_loss, g):
+    """One run ``r`` of a large full batch: each update's pass over ``X`` on all threads."""
+    hpi = state.hpi[r]
+    istate = state.istate[r]
+    cap = rec_step.shape[0]
+    done = points = 0
+    while done < n_updates and points < cap and istate[S_DIVERGED] < 0:
+        if istate[S_PERM_EPOCH] < 0:
+            for i in range(state.perm.shape[1]):
+                state.perm[r, i] = i
+        loss = _full_pass(X, y, state.params[r], hpi, g)
+        k_done, k_points = _advance_one(
+            X, y, state.hpf[r], hpi, state.params[r], state.opt_state[r], state.perm[r], istate, state.fstate[r],
+            1, rec_step[points:], rec_params[points:], rec_loss[points:], loss, g,
+        )  # fmt: skip
+        done += k_done
+        points += k_points
+        if k_done == 0:
+            break
+    return done, points
+
+
+@dataclass
+class Chunk:
+    """What one :func:`advance_batch` call recorded, per run (leading axis ``R``).
+
+    Run ``r`` did ``n_done[r]`` updates in ``seconds[r]`` of its own time and recorded
+    ``n_points[r]`` history points: ``step[r, :k]`` (the step count after the update),
+    ``params[r, :k]`` (the parameters after it) and ``loss[r, :k]`` (the mean minibatch loss
+    since the previous point).
+    """
+
+    n_done: np.ndarray  # int64[R]
+    n_points: np.ndarray  # int64[R]
+    seconds: np.ndarray  # float64[R]
+    step: np.ndarray  # int64[R, cap]
+    params: np.ndarray  # dtype[R, cap, p]
+    loss: np.ndarray  # float64[R, cap]
+
+
+def history_capacity(n_updates: int, stride: int, updates_per_epoch: int) -> int:
+    """History points ``n_updates`` updates can record: every ``stride``-th, epoch ends, a divergence."""
+    return n_updates // max(stride, 1) + n_updates // max(updates_per_epoch, 1) + 3
+
+
 def _fail(name: str, want: str, arr: object) -> ValueError:
     got = f"{arr.dtype}{list(arr.shape)}" if isinstance(arr, np.ndarray) else type(arr).__name__
     return ValueError(f"{name} must be {want}, got {got}")
 
 
-def _need(name: str, arr: object, dtype: type, shape: tuple[int, ...], writable: bool = False) -> None:
-    want = f"a C-contiguous{' writable' if writable else ''} {np.dtype(dtype).name} array of shape {shape}"
+def _need(name: str, arr: object, dtype: type, shape: tuple[int, ...]) -> None:
+    want = f"a C-contiguous writable {np.dtype(dtype).name} array of shape {shape}"
     if (
         not isinstance(arr, np.ndarray)
         or arr.dtype != dtype
         or arr.shape != shape
         or not arr.flags.c_contiguous
-        or (writable and not arr.flags.writeable)
+        or not arr.flags.writeable
     ):
         raise _fail(name, want, arr)
 
 
-def advance(
+def check_batch(X: np.ndarray, y: np.ndarray, state: RunBatch) -> tuple[int, int, int]:
+    """Validate a batch of runs on ``X``, ``y``; return ``(R, n, p)`` or raise ValueError."""
+    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
+        raise _fail("X", "a 2-d float32 or float64 array (convert with X.astype(np.float64))", X)
+    if not isinstance(state, RunBatch):
+        raise TypeError(f"state must be a RunBatch (from layout.new_state), got {type(state).__name__}")
+    dtype = X.dtype
+    n, d = X.shape
+    if not X.flags.c_contiguous:
+        raise _fail("X", "C-contiguous (pass np.ascontiguousarray(X))", X)
+    if not isinstance(y, np.ndarray) or y.shape != (n,) or y.dtype != dtype or not y.flags.c_contiguous:
+        raise _fail("y", f"a C-contiguous {dtype}[{n}] array like X", y)
+    R = state.params.shape[0] if isinstance(state.params, np.ndarray) and state.params.ndim == 2 else -1
+    p = state.params.shape[1] if R >= 0 else -1
+    _need("state.hpf", state.hpf, np.float64, (R, HPF_SIZE))
+    _need("state.hpi", state.hpi, np.int64, (R, HPI_SIZE))
+    _need("state.params", state.params, dtype, (R, p))
+    _need("state.opt_state", state.opt_state, dtype, (R, 3, p))
+    _need("state.perm", state.perm, np.int64, (R, n))
+    _need("state.istate", state.istate, np.int64, (R, ISTATE_SIZE))
+    _need("state.fstate", state.fstate, np.float64, (R, FSTATE_SIZE))
+    hpi, ist = state.hpi, state.istate
+    for r in range(R):
+        model, code, schedule = int(hpi[r, I_MODEL]), int(hpi[r, I_OPTIMIZER]), int(hpi[r, I_SCHEDULE])
+        B, fit_intercept = int(hpi[r, I_BATCH]), int(hpi[r, I_FIT_INTERCEPT])
+        if model not in MODELS.values():
+            raise ValueError(f"run {r}: hpi[I_MODEL] must be a MODEL_* code {sorted(MODELS.values())}, got {model}")
+        if fit_intercept not in (0, 1):
+            raise ValueError(f"run {r}: hpi[I_FIT_INTERCEPT] must be 0 or 1, got {fit_intercept}")
+        if p != d + fit_intercept:
+            raise ValueError(f"run {r}: the model has {d + fit_intercept} parameters, state.params has {p}")
+        if not OPT_SGD <= code <= OPT_ADAGRAD:
+            raise ValueError(f"run {r}: hpi[I_OPTIMIZER] must be an OPT_* code ({OPT_SGD}..{OPT_ADAGRAD}), got {code}")
+        if not SCHED_CONSTANT <= schedule <= SCHED_COSINE:
+            raise ValueError(
+                f"run {r}: hpi[I_SCHEDULE] must be a SCHED_* code ({SCHED_CONSTANT}..{SCHED_COSINE}), got {schedule}"
+            )
+        if schedule == SCHED_STEP and hpi[r, I_STEP_SIZE] < 1:
+            raise ValueError(f"run {r}: hpi[I_STEP_SIZE] must be >= 1 for the step schedule, got {hpi[r, I_STEP_SIZE]}")
+        if not 1 <= B <= n:
+            raise ValueError(f"run {r}: hpi[I_BATCH] must be in 1..n={n}, got {B}")
+        if hpi[r, I_STRIDE] < 1:
+            raise ValueError(f"run {r}: hpi[I_STRIDE] must be >= 1, got {hpi[r, I_STRIDE]}")
+        if not 0 <= ist[r, S_POS] < n or ist[r, S_STEP] < 0 or ist[r, S_EPOCH] < 0:
+            raise ValueError(f"run {r}: istate is inconsistent: {ist[r].tolist()} (a fresh run is [0, 0, 0, 0, -1, -1])")
+        if ist[r, S_POS] != 0 and ist[r, S_PERM_EPOCH] != ist[r, S_EPOCH]:
+            raise ValueError(f"run {r}: istate is mid-epoch but perm holds epoch {ist[r, S_PERM_EPOCH]}, not {ist[r, S_EPOCH]}")
+    return R, n, p
+
+
+def advance_batch(
     X: np.ndarray,
     y: np.ndarray,
-    A: np.ndarray,
-    c: np.ndarray,
-    hpf: np.ndarray,
-    hpi: np.ndarray,
-    params: np.ndarray,
-    opt_state: np.ndarray,
-    perm: np.ndarray,
-    istate: np.ndarray,
-    fstate: np.ndarray,
-    n_updates: int,
-    rec_step: np.ndarray,
-    rec_params: np.ndarray,
-    rec_loss: np.ndarray,
-    rec_noise: np.ndarray,
-) -> tuple[int, int]:
-    """Advance one run by up to ``n_updates`` minibatch updates, in place.
+    state: RunBatch,
+    n_updates: int | np.ndarray,
+    cap: int | None = None,
+    *,
+    parallel: bool = False,
+) -> Chunk:
+    """Advance every run of ``state`` by up to ``n_updates[r]`` minibatch updates, in place.
 
     Parameters
     ----------
@@ -249,130 +331,52 @@ def advance(
         float32 or float64[n, d], C-contiguous: the (standardized) features.
     y : numpy.ndarray
         X.dtype[n]: targets (linear) or {0, 1} labels (logistic).
-    A, c : numpy.ndarray
-        Linear models: float64[p, p] and float64[p] from
-        :func:`~gdviz.kernels.losses.linear_stats` (used for the gradient-noise measure).
-        Logistic models: float64 arrays of shapes (0, 0) and (0,).
-    hpf : numpy.ndarray
-        float64[HPF_SIZE] float hyperparameters (``F_*``).
-    hpi : numpy.ndarray
-        int64[HPI_SIZE] integer hyperparameters and codes (``I_*``).
-    params : numpy.ndarray
-        X.dtype[p], ``p = d + fit_intercept``: ``[w_1, ..., w_d, b]``, updated in place.
-    opt_state : numpy.ndarray
-        X.dtype[3, p]: optimizer buffers, updated in place.
-    perm : numpy.ndarray
-        int64[n]: the current epoch's order, rebuilt in place at epoch starts (a full batch:
-        ``0 .. n-1``, written once).
-    istate : numpy.ndarray
-        int64[ISTATE_SIZE] counters (``S_*``); a fresh run has
-        ``S_DIVERGED = S_PERM_EPOCH = -1`` and zeros elsewhere.
-    fstate : numpy.ndarray
-        float64[FSTATE_SIZE] running sums (``A_*``), zeros for a fresh run.
-    n_updates : int
-        Updates to do, ``>= 0``.
-    rec_step, rec_params, rec_loss, rec_noise : numpy.ndarray
-        Output history buffers of one capacity ``cap``: int64[cap], X.dtype[cap, p],
-        float64[cap], float64[cap]. Point ``k`` holds the step count after the update,
-        the parameters after it, the mean minibatch loss since the previous point, and the
-        gradient noise measured at that update (NaN when none was). Filled from index 0.
-        A capacity of ``n_updates // stride + epochs_in_chunk + 2`` never runs out; when it
-        does, the call stops early, losing nothing.
+    state : RunBatch
+        ``R`` runs (see :mod:`gdviz.kernels.layout`), arrays of X's dtype where the layout
+        says ``dtype``; updated in place.
+    n_updates : int or numpy.ndarray
+        Updates to do per run (int64[R], or one int for all), ``>= 0``.
+    cap : int, optional
+        History points per run the call may record; by default enough for ``n_updates``
+        (:func:`history_capacity`). When a run's points run out, it stops early, losing
+        nothing.
+    parallel : bool
+        Spread the runs over Numba's threads (``prange``). Results are the same either way.
 
     Returns
     -------
-    n_done : int
-        Updates done: ``n_updates``, fewer when the run diverged or the buffers filled up,
-        0 for a run already diverged.
-    n_points : int
-        History points written to ``rec_*[:n_points]``.
+    Chunk
+        Per run: updates done (fewer when it diverged or its points ran out; 0 for a run
+        already diverged), points recorded, its own seconds, and the recorded history.
     """
-    if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
-        raise _fail("X", "a 2-d float32 or float64 array (convert with X.astype(np.float64))", X)
-    dtype = X.dtype
-    n, d = X.shape
-    _need("X", X, dtype, (n, d))
-    _need("y", y, dtype, (n,))
-    _need("hpf", hpf, np.float64, (HPF_SIZE,))
-    _need("hpi", hpi, np.int64, (HPI_SIZE,))
-    model, code, schedule = int(hpi[I_MODEL]), int(hpi[I_OPTIMIZER]), int(hpi[I_SCHEDULE])
-    fit_intercept, B = int(hpi[I_FIT_INTERCEPT]), int(hpi[I_BATCH])
-    if model not in (MODEL_LINEAR, MODEL_LOGISTIC):
-        raise ValueError(f"hpi[I_MODEL] must be a MODEL_* code (0, 1), got {model}")
-    if not OPT_SGD <= code <= OPT_ADAGRAD:
-        raise ValueError(f"hpi[I_OPTIMIZER] must be an OPT_* code ({OPT_SGD}..{OPT_ADAGRAD}), got {code}")
-    if not SCHED_CONSTANT <= schedule <= SCHED_COSINE:
-        raise ValueError(f"hpi[I_SCHEDULE] must be a SCHED_* code ({SCHED_CONSTANT}..{SCHED_COSINE}), got {schedule}")
-    if schedule == SCHED_STEP and hpi[I_STEP_SIZE] < 1:
-        raise ValueError(f"hpi[I_STEP_SIZE] must be >= 1 for the step schedule, got {hpi[I_STEP_SIZE]}")
-    if fit_intercept not in (0, 1):
-        raise ValueError(f"hpi[I_FIT_INTERCEPT] must be 0 or 1, got {fit_intercept}")
-    if n < 1 or not 1 <= B <= n:
-        raise ValueError(f"hpi[I_BATCH] must be in 1..n={n}, got {B}")
-    if hpi[I_STRIDE] < 1 or hpi[I_NOISE_STRIDE] < 0:
-        raise ValueError(
-            f"hpi[I_STRIDE] must be >= 1 and hpi[I_NOISE_STRIDE] >= 0, got {hpi[I_STRIDE]}, {hpi[I_NOISE_STRIDE]}"
-        )
-    p = d + fit_intercept
-    if model == MODEL_LINEAR:
-        _need("A", A, np.float64, (p, p))
-        _need("c", c, np.float64, (p,))
-    else:
-        _need("A", A, np.float64, (0, 0))
-        _need("c", c, np.float64, (0,))
-    _need("params", params, dtype, (p,), writable=True)
-    _need("opt_state", opt_state, dtype, (3, p), writable=True)
-    _need("perm", perm, np.int64, (n,), writable=True)
-    _need("istate", istate, np.int64, (ISTATE_SIZE,), writable=True)
-    _need("fstate", fstate, np.float64, (FSTATE_SIZE,), writable=True)
-    if not 0 <= istate[S_POS] < n or istate[S_STEP] < 0 or istate[S_EPOCH] < 0:
-        raise ValueError(f"istate is inconsistent: {istate.tolist()} (a fresh run is [0, 0, 0, 0, -1, -1])")
-    if istate[S_POS] != 0 and istate[S_PERM_EPOCH] != istate[S_EPOCH]:
-        raise ValueError(f"istate is mid-epoch but perm holds epoch {istate[S_PERM_EPOCH]}, not {istate[S_EPOCH]}")
-    if n_updates < 0:
+    R, n, p = check_batch(X, y, state)
+    todo = np.broadcast_to(np.asarray(n_updates, dtype=np.int64), (R,)).copy()
+    if np.any(todo < 0):
         raise ValueError(f"n_updates must be >= 0, got {n_updates}")
-    cap = rec_step.shape[0] if isinstance(rec_step, np.ndarray) and rec_step.ndim == 1 else -1
-    _need("rec_step", rec_step, np.int64, (cap,), writable=True)
-    _need("rec_params", rec_params, dtype, (cap, p), writable=True)
-    _need("rec_loss", rec_loss, np.float64, (cap,), writable=True)
-    _need("rec_noise", rec_noise, np.float64, (cap,), writable=True)
-    if B >= n >= FULL_PARALLEL_MIN_ROWS:
-        return _advance_large_full(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_updates,
-                                   rec_step, rec_params, rec_loss, rec_noise)
-    n_done, n_points = _advance(
-        X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, np.int64(n_updates),
-        rec_step, rec_params, rec_loss, rec_noise, 0.0, _NO_GRAD,
-    )
-    return int(n_done), int(n_points)
+    if cap is None:
+        cap = 1
+        for r in range(R):
+            B, drop = int(state.hpi[r, I_BATCH]), bool(state.hpi[r, I_DROP_LAST])
+            upe = n // B if drop else -(-n // B)
+            cap = max(cap, history_capacity(int(todo[r]), int(state.hpi[r, I_STRIDE]), upe))
+    if cap < 1:
+        raise ValueError(f"cap must be >= 1, got {cap}")
+    rec_step = np.empty((R, cap), np.int64)
+    rec_params = np.empty((R, cap, p), X.dtype)
+    rec_loss = np.empty((R, cap), np.float64)
+    out = np.zeros((R, 3), np.int64)
+    large = (state.hpi[:, I_BATCH] >= n) & (n >= FULL_PARALLEL_MIN_ROWS)
+    small_todo = np.where(large, 0, todo)
+    if np.any(small_todo > 0):
+        kernel = _batch_parallel if parallel and R > 1 else _batch_serial
+        kernel(X, y, state, small_todo, rec_step, rec_params, rec_loss, out)
+    if np.any(large & (todo > 0)):
+        import time
 
-
-_NO_GRAD = np.empty(0, np.float64)
-
-
-def _advance_large_full(X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, n_updates,  # type: ignore[no-untyped-def]
-                        rec_step, rec_params, rec_loss, rec_noise) -> tuple[int, int]:
-    """:func:`advance` for a full batch of at least ``FULL_PARALLEL_MIN_ROWS`` rows.
-
-    Each update's gradient is one pass over ``X`` in fixed chunks on all threads
-    (:func:`~gdviz.kernels.losses._full_pass`); the update itself is :func:`_advance`'s. A
-    full batch is never shuffled: ``perm`` is written ``0 .. n-1`` once, for a fresh run. The
-    parallel pass is compiled only when a run needs it, so a cold start of the usual small
-    scenarios does not pay for it.
-    """
-    model, fit_intercept = np.int64(hpi[I_MODEL]), np.int64(hpi[I_FIT_INTERCEPT])
-    cap = rec_step.shape[0]
-    g = np.empty(params.shape[0], np.float64)
-    done = points = 0
-    while done < n_updates and points < cap and istate[S_DIVERGED] < 0:
-        if istate[S_PERM_EPOCH] < 0:
-            perm[:] = np.arange(perm.shape[0])
-        loss = _full_pass(X, y, params, model, fit_intercept, g)
-        k_done, k_points = _advance(
-            X, y, A, c, hpf, hpi, params, opt_state, perm, istate, fstate, np.int64(1),
-            rec_step[points:], rec_params[points:], rec_loss[points:], rec_noise[points:], np.float64(loss), g,
-        )
-        done += int(k_done)
-        points += int(k_points)
-        if k_done == 0:
-            break
-    return done, points
+        g = np.empty(p, np.float64)
+        for r in np.flatnonzero(large & (todo > 0)):
+            t0 = time.perf_counter_ns()
+            n_done, n_points = _large_full_one(X, y, state, np.int64(r), todo[r], rec_step[r], rec_params[r],
+                                               rec_loss[r], g)
+            out[r] = (n_done, n_points, time.perf_counter_ns() - t0 if n_done else 0)
+    return Chunk(out[:, 0].copy(), out[:, 1].copy(), out[:, 2] / 1e9, rec_step, rec_params, rec_loss)

@@ -1,16 +1,19 @@
-"""The state layout shared by every kernel (CPU and CUDA) and the engine.
+"""The state layout shared by every kernel (CPU and CUDA) and the engine: a batch of runs.
 
-A run is described by a few flat arrays so that jitted code (CPU or CUDA) can take it
-without Python objects:
+``R`` runs on one dataset (``n`` rows) with ``p`` parameters each are a :class:`RunBatch`,
+a ``NamedTuple`` of arrays stacked on a leading runs axis, which ``@njit`` and the CUDA
+kernels take as they are. One kernel call advances every run of a batch; runs of one batch
+may differ in batch size, optimizer, learning rate, schedule and seed (not in model or
+dtype). Build a batch with :func:`new_state` and fill each run with :func:`set_run`.
 
-``hpf`` : float64[HPF_SIZE]
+``hpf`` : float64[R, HPF_SIZE]
     Floating hyperparameters, indexed by the ``F_*`` constants.
-``hpi`` : int64[HPI_SIZE]
+``hpi`` : int64[R, HPI_SIZE]
     Integer hyperparameters and codes, indexed by the ``I_*`` constants.
-``params`` : dtype[p]
-    Model parameters, ordered ``[w_1, ..., w_d, b]`` (intercept last, only when
-    ``fit_intercept``), so ``p = d + fit_intercept``.
-``opt_state`` : dtype[3, p]
+``params`` : dtype[R, p]
+    Model parameters, in the model's flat order (linear and logistic: ``[w_1, ..., w_d, b]``,
+    intercept last when ``fit_intercept``; see :mod:`gdviz.models`).
+``opt_state`` : dtype[R, 3, p]
     Optimizer buffers, meaning per optimizer (all start at zero unless said):
 
     ========  ======================  =====================  ==========================
@@ -22,13 +25,15 @@ without Python objects:
     adagrad   sum (starts at          unused                 unused
               initial_accumulator)
     ========  ======================  =====================  ==========================
-``perm`` : int64[n]
+
+    :func:`gdviz.runfacts.optimizer_buffers` says how many rows an optimizer really uses.
+``perm`` : int64[R, n]
     The current epoch's sample order (row indices of ``X``). A full batch (``B >= n``) has
     no sample order and is never shuffled, whatever ``I_SHUFFLE`` says: ``perm`` holds
     ``0 .. n-1``, written once, and ``S_PERM_EPOCH`` still follows the epochs.
-``istate`` : int64[ISTATE_SIZE]
+``istate`` : int64[R, ISTATE_SIZE]
     Counters, indexed by the ``S_*`` constants.
-``fstate`` : float64[FSTATE_SIZE]
+``fstate`` : float64[R, FSTATE_SIZE]
     Running sums, indexed by the ``A_*`` constants.
 
 Everything that makes a run continue bit-identically lives in these arrays: a run can be
@@ -37,24 +42,27 @@ advanced by any number of updates, stopped and advanced again with the same resu
 
 from __future__ import annotations
 
-# --- codes -------------------------------------------------------------------------------
-MODEL_LINEAR = 0  # mean squared error, as torch.nn.MSELoss(reduction="mean")
-MODEL_LOGISTIC = 1  # binary cross-entropy on logits, as torch.nn.BCEWithLogitsLoss
+from typing import Any, NamedTuple
 
-OPT_SGD = 0
-OPT_ADAM = 1
-OPT_ADAMW = 2
-OPT_RMSPROP = 3
-OPT_ADAGRAD = 4
+import numpy as np
 
-SCHED_CONSTANT = 0
-SCHED_STEP = 1  # lr * gamma ** (epoch // step_size)          (torch StepLR)
-SCHED_EXPONENTIAL = 2  # lr * gamma ** epoch                  (torch ExponentialLR)
-SCHED_COSINE = 3  # eta_min + (lr - eta_min) * (1 + cos(pi * epoch / t_max)) / 2   (CosineAnnealingLR)
-
-MODELS = {"linear": MODEL_LINEAR, "logistic": MODEL_LOGISTIC}
-OPTIMIZERS = {"sgd": OPT_SGD, "adam": OPT_ADAM, "adamw": OPT_ADAMW, "rmsprop": OPT_RMSPROP, "adagrad": OPT_ADAGRAD}
-SCHEDULES = {"constant": SCHED_CONSTANT, "step": SCHED_STEP, "exponential": SCHED_EXPONENTIAL, "cosine": SCHED_COSINE}
+# --- codes (named in gdviz.codes, which the scenario schema reads without loading Numba) ---
+from gdviz.codes import (  # noqa: E402, F401  (re-exported for the kernels)
+    MODEL_LINEAR,
+    MODEL_LOGISTIC,
+    MODELS,
+    OPT_ADAGRAD,
+    OPT_ADAM,
+    OPT_ADAMW,
+    OPT_RMSPROP,
+    OPT_SGD,
+    OPTIMIZERS,
+    SCHED_CONSTANT,
+    SCHED_COSINE,
+    SCHED_EXPONENTIAL,
+    SCHED_STEP,
+    SCHEDULES,
+)
 
 # --- hpf: float hyperparameters ------------------------------------------------------------
 F_LR = 0  # base learning rate
@@ -86,8 +94,7 @@ I_CENTERED = 9  # rmsprop
 I_STEP_SIZE = 10  # step schedule, in epochs
 I_FIT_INTERCEPT = 11  # 1: params[-1] is the intercept b
 I_STRIDE = 12  # record a history point every I_STRIDE updates (and at each epoch end)
-I_NOISE_STRIDE = 13  # measure gradient noise every I_NOISE_STRIDE updates (0: never)
-HPI_SIZE = 14
+HPI_SIZE = 13
 
 # --- istate: counters ----------------------------------------------------------------------
 S_STEP = 0  # updates done so far (torch's optimizer step count)
@@ -100,13 +107,145 @@ ISTATE_SIZE = 6
 
 # --- fstate: running sums ------------------------------------------------------------------
 A_LOSS_SUM = 0  # sum of minibatch losses since the last recorded point
-A_NOISE_SUM = 1  # sum of ||g_batch - g_full||^2 over noise measurements
-A_NOISE_COUNT = 2  # number of noise measurements
-FSTATE_SIZE = 3
+FSTATE_SIZE = 1
 
-# --- sufficient statistics for linear models ---------------------------------------------
-# For MSE the full-dataset loss and gradient are exact from (A, c, theta_star, loss_star):
-#   A = Xa^T Xa / n  (Xa = [X, 1] when fit_intercept),  c = Xa^T y / n,
-#   L(theta) = loss_star + (theta - theta_star)^T A (theta - theta_star),
-#   grad L(theta) = 2 (A theta - c).
-# Writing L around the optimum avoids the cancellation of theta^T A theta - 2 c^T theta + y^T y / n.
+
+
+# --- the batch of runs ---------------------------------------------------------------------
+
+
+class RunBatch(NamedTuple):
+    """The state of ``R`` runs, stacked on a leading runs axis (see the module doc)."""
+
+    hpf: np.ndarray  # float64[R, HPF_SIZE]
+    hpi: np.ndarray  # int64[R, HPI_SIZE]
+    params: np.ndarray  # dtype[R, p]
+    opt_state: np.ndarray  # dtype[R, 3, p]
+    perm: np.ndarray  # int64[R, n]
+    istate: np.ndarray  # int64[R, ISTATE_SIZE]
+    fstate: np.ndarray  # float64[R, FSTATE_SIZE]
+
+    @property
+    def R(self) -> int:
+        return int(self.params.shape[0])
+
+    @property
+    def n(self) -> int:
+        return int(self.perm.shape[1])
+
+    @property
+    def p(self) -> int:
+        return int(self.params.shape[1])
+
+    def row(self, r: int) -> RunBatch:
+        """Run ``r`` alone, as a batch of one whose arrays are views into this batch."""
+        return RunBatch(*(a[r : r + 1] for a in self))
+
+    @classmethod
+    def stack(cls, batches: list[RunBatch]) -> RunBatch:
+        """One batch holding copies of the runs of ``batches``, in order."""
+        return cls(*(np.ascontiguousarray(np.concatenate(arrs)) for arrs in zip(*batches)))
+
+
+def new_state(R: int, n: int, p: int, dtype: Any = np.float64) -> RunBatch:
+    """A batch of ``R`` fresh runs on ``n`` rows with ``p`` parameters each.
+
+    Parameters and optimizer buffers are zero, counters say "nothing done yet"
+    (``S_DIVERGED = S_PERM_EPOCH = -1``), ``perm`` is ``0 .. n-1``. Hyperparameters are
+    zero but for ``F_BLOWUP = inf`` (never diverge by size), ``I_BATCH = n`` (full batch)
+    and ``I_STRIDE = 1``; set them with :func:`set_run`.
+    """
+    if R < 0 or n < 1 or p < 1:
+        raise ValueError(f"need R >= 0, n >= 1 and p >= 1, got R={R}, n={n}, p={p}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    hpf = np.zeros((R, HPF_SIZE), np.float64)
+    hpf[:, F_BLOWUP] = np.inf
+    hpi = np.zeros((R, HPI_SIZE), np.int64)
+    hpi[:, I_BATCH] = n
+    hpi[:, I_STRIDE] = 1
+    istate = np.zeros((R, ISTATE_SIZE), np.int64)
+    istate[:, S_DIVERGED] = -1
+    istate[:, S_PERM_EPOCH] = -1
+    perm = np.empty((R, n), np.int64)
+    perm[:] = np.arange(n, dtype=np.int64)
+    return RunBatch(
+        hpf=hpf,
+        hpi=hpi,
+        params=np.zeros((R, p), dtype),
+        opt_state=np.zeros((R, 3, p), dtype),
+        perm=perm,
+        istate=istate,
+        fstate=np.zeros((R, FSTATE_SIZE), np.float64),
+    )
+
+
+#: ``set_run`` keyword -> index in ``hpf``: the one table of float hyperparameters.
+FLOAT_KEYS = {
+    "learning_rate": F_LR,
+    "momentum": F_MOMENTUM,
+    "dampening": F_DAMPENING,
+    "weight_decay": F_WEIGHT_DECAY,
+    "beta1": F_BETA1,
+    "beta2": F_BETA2,
+    "eps": F_EPS,
+    "alpha": F_ALPHA,
+    "lr_decay": F_LR_DECAY,
+    "gamma": F_GAMMA,
+    "eta_min": F_ETA_MIN,
+    "t_max": F_T_MAX,
+    "blowup": F_BLOWUP,
+}
+#: ``set_run`` keyword -> index in ``hpi``. ``model``, ``optimizer`` and ``schedule`` also
+#: take their scenario names ("adam"), mapped through ``MODELS``, ``OPTIMIZERS``, ``SCHEDULES``.
+INT_KEYS = {
+    "model": I_MODEL,
+    "optimizer": I_OPTIMIZER,
+    "schedule": I_SCHEDULE,
+    "batch": I_BATCH,
+    "shuffle": I_SHUFFLE,
+    "drop_last": I_DROP_LAST,
+    "seed": I_SEED,
+    "nesterov": I_NESTEROV,
+    "amsgrad": I_AMSGRAD,
+    "centered": I_CENTERED,
+    "step_size": I_STEP_SIZE,
+    "fit_intercept": I_FIT_INTERCEPT,
+    "stride": I_STRIDE,
+}
+_NAMED = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+
+
+def set_run(state: RunBatch, r: int, *, params: Any = None, initial_accumulator_value: float = 0.0,
+            **hyper: Any) -> None:
+    """Make run ``r`` of ``state`` a fresh run with the given settings.
+
+    ``hyper`` keywords are the keys of :data:`FLOAT_KEYS` and :data:`INT_KEYS` (``betas``
+    also sets ``beta1`` and ``beta2``); unset ones keep their value. The run's counters,
+    running sums and optimizer buffers are reset (Adagrad's ``sum`` to
+    ``initial_accumulator_value``, as torch), its order to ``0 .. n-1``, and its parameters
+    set to ``params`` when given.
+    """
+    if "betas" in hyper:
+        hyper["beta1"], hyper["beta2"] = hyper.pop("betas")
+    for key, value in hyper.items():
+        if key in FLOAT_KEYS:
+            state.hpf[r, FLOAT_KEYS[key]] = float(value)
+        elif key in INT_KEYS:
+            if isinstance(value, str):
+                value = _NAMED[key][value]
+            state.hpi[r, INT_KEYS[key]] = int(value)
+        else:
+            raise TypeError(f"set_run() got an unknown setting {key!r}; known: {sorted(FLOAT_KEYS) + sorted(INT_KEYS)}")
+    state.istate[r] = 0
+    state.istate[r, S_DIVERGED] = -1
+    state.istate[r, S_PERM_EPOCH] = -1
+    state.fstate[r] = 0.0
+    state.perm[r] = np.arange(state.perm.shape[1], dtype=np.int64)
+    state.opt_state[r] = 0.0
+    if state.hpi[r, I_OPTIMIZER] == OPT_ADAGRAD:
+        state.opt_state[r, 0] = initial_accumulator_value
+    if params is not None:
+        state.params[r] = np.asarray(params, dtype=state.params.dtype)
+

@@ -19,14 +19,16 @@ order, chunking, prefetching) and the public wrappers.
 
 from __future__ import annotations
 
+import types
+
 import numba
 import numpy as np
 from numba import njit
 
-from .layout import MODEL_LINEAR, MODEL_LOGISTIC
+from .layout import HPI_SIZE, I_FIT_INTERCEPT, I_MODEL, MODEL_LINEAR, MODEL_LOGISTIC
+from .models import describe, is_linear, linear_z, row_loss, row_loss_grad, work_floats
 from .prefetch import prefetch
-from .stepmath import loss_dz
-from .stepmath import sigmoid as _sigmoid  # noqa: F401  (sweep.py takes it from here)
+from .stepmath import loss_dz, sigmoid
 
 #: Rows ahead (in the epoch's order) whose cache lines a minibatch asks for early.
 PREFETCH_ROWS = 12
@@ -41,58 +43,81 @@ FULL_TILE_ROWS = 256
 
 # --- jitted cores ------------------------------------------------------------------------
 
-# stepmath's per-row loss compiled as a CPU function inlined (Numba IR) into every loop
-# below: as an out-of-line call it would cost more than the row.
-_loss_dz = njit(nogil=True, inline="always")(loss_dz)
+def _cpu_inline(fn, **calls):  # type: ignore[no-untyped-def]
+    """``fn`` compiled for the CPU and inlined (Numba IR) into its callers, with the functions
+    it calls by name replaced by ``calls`` (their own inlined CPU versions).
+
+    The model dispatch and the per-row loss are ``register_jitable`` functions, shared with
+    the CUDA kernels; a call from one to the next would stay an out-of-line call on the CPU
+    (Numba optimises each function's library apart), which costs more than a row. Compiling
+    the same code object with the callees swapped for their inlined versions gives the CPU
+    loops one flat body and keeps one source of the arithmetic.
+    """
+    globs = dict(fn.__globals__)
+    globs.update(calls)
+    clone = types.FunctionType(fn.__code__, globs, fn.__name__, fn.__defaults__, fn.__closure__)
+    clone.__qualname__ = fn.__qualname__
+    return njit(nogil=True, inline="always")(clone)
 
 
-@njit(cache=True, nogil=True)
-def _row_loss_dz(X, y, i, theta, model, fit_intercept):
-    """Row ``i``'s loss and ``dloss/dz`` (both float64) at parameters ``theta``."""
-    d = X.shape[1]
-    z = 0.0
-    for j in range(d):
-        z += np.float64(X[i, j]) * np.float64(theta[j])
-    if fit_intercept:
-        z += np.float64(theta[d])
-    return _loss_dz(z, np.float64(y[i]), model)
+_sigmoid = _cpu_inline(sigmoid)
+_loss_dz = _cpu_inline(loss_dz, sigmoid=_sigmoid)
+_linear_z = _cpu_inline(linear_z)
+_row_loss_grad = _cpu_inline(row_loss_grad, linear_z=_linear_z, loss_dz=_loss_dz)
+_row_loss = _cpu_inline(row_loss, linear_z=_linear_z, loss_dz=_loss_dz)
+_work_floats = _cpu_inline(work_floats)
+_describe = _cpu_inline(describe)
+_is_linear = _cpu_inline(is_linear)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _loss_grad_rows(X, y, theta, model, fit_intercept, perm, start, end, use_perm, g):
+def _loss_grad_rows(X, y, theta, m, perm, start, end, use_perm, g):
     """Mean loss and mean gradient over rows ``perm[start:end]`` (or ``start:end``).
 
-    ``g`` (float64[p]) receives the mean gradient; the mean loss (float64) is returned.
-    Rows are summed in batch order. With ``use_perm`` the rows ``PREFETCH_ROWS`` places
-    ahead in ``perm`` (possibly in the next batch) are prefetched, which changes no value.
+    ``m`` is :func:`.models.describe` of the run's ``hpi``; ``g`` (float64[p]) receives the
+    mean gradient; the mean loss (float64) is returned. Rows are summed in batch order.
+    Any model goes row by row through the model dispatch (:func:`.models.row_loss_grad`).
+    The linear family takes a fast path whose arithmetic is the dispatch's, written out in
+    this loop's body (``z`` as :func:`.models.linear_z`, then :func:`.stepmath.loss_dz`, then
+    ``g += dz·[x, 1]``): an inlined call per row that writes into ``g`` costs Numba's
+    reference counting of its array arguments on every row, and measured 3× the row itself
+    (B = 256, d = 16, float64); ``tests/test_kernels_models.py`` checks that the two agree
+    bit for bit. With ``use_perm`` the rows ``PREFETCH_ROWS`` places ahead in ``perm``
+    (possibly in the next batch) are prefetched, which changes no value.
     """
-    d = X.shape[1]
     n_perm = perm.shape[0]
+    model = m[0]
+    fit_intercept = m[1]
+    d = X.shape[1]
     g[:] = 0.0
     total = 0.0
-    for k in range(start, end):
-        if use_perm:
-            ahead = k + PREFETCH_ROWS
-            if ahead < n_perm:
-                i_ahead = perm[ahead]
-                prefetch(X, i_ahead)
-                prefetch(y, i_ahead)
-            i = perm[k]
-        else:
-            i = k
-        # _row_loss_dz written out (as a call it stays out of line and costs more than the
-        # row); _loss_dz is inlined.
-        z = 0.0
-        for j in range(d):
-            z += np.float64(X[i, j]) * np.float64(theta[j])
-        if fit_intercept:
-            z += np.float64(theta[d])
-        loss, dz = _loss_dz(z, np.float64(y[i]), model)
-        total += loss
-        for j in range(d):
-            g[j] += dz * np.float64(X[i, j])
-        if fit_intercept:
-            g[d] += dz
+    if _is_linear(m):
+        for k in range(start, end):
+            if use_perm:
+                ahead = k + PREFETCH_ROWS
+                if ahead < n_perm:
+                    i_ahead = perm[ahead]
+                    prefetch(X, i_ahead)
+                    prefetch(y, i_ahead)
+                i = perm[k]
+            else:
+                i = k
+            z = 0.0
+            for j in range(d):
+                z += np.float64(X[i, j]) * np.float64(theta[j])
+            if fit_intercept:
+                z += np.float64(theta[d])
+            loss, dz = _loss_dz(z, np.float64(y[i]), model)
+            total += loss
+            for j in range(d):
+                g[j] += dz * np.float64(X[i, j])
+            if fit_intercept:
+                g[d] += dz
+    else:
+        work = np.empty(_work_floats(m, d), np.float64)
+        for k in range(start, end):
+            i = perm[k] if use_perm else k
+            total += _row_loss_grad(X, y, i, theta, m, g, work)
     inv_B = 1.0 / (end - start)
     for j in range(g.shape[0]):
         g[j] *= inv_B
@@ -133,10 +158,11 @@ def _dot_lanes(X, i, th, d):
 
 
 @njit(cache=True, nogil=True)
-def _rows_sum(X, y, theta, model, fit_intercept, lo, hi, g):
+def _rows_sum(X, y, theta, hpi, lo, hi, g):
     """Summed loss (returned) and summed gradient (into float64 ``g``) over rows ``lo:hi``.
 
-    One chunk of the parallel full-batch pass: rows in data order, each row's ``z`` by
+    One chunk of the parallel full-batch pass. Models other than the linear family go
+    row by row through the model dispatch. The linear family has a SIMD path: rows in data order, each row's ``z`` by
     :func:`_dot_lanes` (SIMD order: this path is for large full batches only, whose sums
     are chunked anyway), the per-row loss and ``dz`` as in :func:`_row_loss_dz`, and
     ``acc[j] += dz * x_j`` for every feature, each sum in row order.
@@ -147,6 +173,18 @@ def _rows_sum(X, y, theta, model, fit_intercept, lo, hi, g):
     sums are independent). A fresh local ``acc`` (not ``g``, a view of shared memory)
     keeps the accumulators out of the way of other threads' slots.
     """
+    m = _describe(hpi)
+    if not _is_linear(m):
+        work = np.empty(_work_floats(m, X.shape[1]), np.float64)
+        acc_g = np.zeros(g.shape[0], np.float64)
+        tot = 0.0
+        for i in range(lo, hi):
+            tot += _row_loss_grad(X, y, i, theta, m, acc_g, work)
+        for j in range(g.shape[0]):
+            g[j] = acc_g[j]
+        return tot
+    model = hpi[I_MODEL]
+    fit_intercept = hpi[I_FIT_INTERCEPT]
     d = X.shape[1]
     th = np.empty(d, np.float64)
     for j in range(d):
@@ -176,7 +214,7 @@ def _rows_sum(X, y, theta, model, fit_intercept, lo, hi, g):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def _full_pass(X, y, theta, model, fit_intercept, g):
+def _full_pass(X, y, theta, hpi, g):
     """Full-batch mean loss (returned) and mean gradient (into float64[p] ``g``), on all threads.
 
     Each chunk of ``FULL_CHUNK_ROWS`` rows (a fixed split of ``0 .. n-1``, whatever the
@@ -192,7 +230,7 @@ def _full_pass(X, y, theta, model, fit_intercept, g):
     for c in numba.prange(n_chunks):
         lo = c * FULL_CHUNK_ROWS
         hi = min(n, lo + FULL_CHUNK_ROWS)
-        part[c, p] = _rows_sum(X, y, theta, model, fit_intercept, lo, hi, part[c, :p])
+        part[c, p] = _rows_sum(X, y, theta, hpi, lo, hi, part[c, :p])
     total = 0.0
     for j in range(p):
         g[j] = 0.0
@@ -207,30 +245,25 @@ def _full_pass(X, y, theta, model, fit_intercept, g):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _batch_loss_grad(X, y, theta, model, fit_intercept, perm, start, end, g):
+def _batch_loss_grad(X, y, theta, m, perm, start, end, g):
     """Mean loss (returned) and mean gradient (into float64 ``g``) over ``perm[start:end]``."""
-    return _loss_grad_rows(X, y, theta, model, fit_intercept, perm, start, end, True, g)
-
-
-@njit(cache=True, nogil=True)
-def _full_gradient(X, y, theta, model, fit_intercept, g):
-    """Full-dataset mean loss (returned) and gradient (into float64 ``g``), one pass over X."""
-    return _loss_grad_rows(X, y, theta, model, fit_intercept, np.empty(0, np.int64), 0, X.shape[0], False, g)
+    return _loss_grad_rows(X, y, theta, m, perm, start, end, True, g)
 
 
 # Not parallel=True: the TUI worker and the main thread may both call it, and Numba's
 # default (workqueue) threading layer aborts the process on concurrent parallel calls.
 @njit(cache=True, nogil=True)
-def _full_loss(X, y, thetas, model, fit_intercept):
+def _full_loss(X, y, thetas, hpi):
     """Full-dataset mean loss at each row of ``thetas``."""
     k = thetas.shape[0]
     n = X.shape[0]
+    m = _describe(hpi)
+    work = np.empty(_work_floats(m, X.shape[1]), np.float64)
     out = np.empty(k, np.float64)
     for r in range(k):
         total = 0.0
         for i in range(n):
-            loss, _ = _row_loss_dz(X, y, i, thetas[r], model, fit_intercept)
-            total += loss
+            total += _row_loss(X, y, i, thetas[r], m, work)
         out[r] = total / n
     return out
 
@@ -264,6 +297,14 @@ def _check_model(model: int, fit_intercept: int) -> None:
 
 def _n_params(X: np.ndarray, fit_intercept: int) -> int:
     return X.shape[1] + int(bool(fit_intercept))
+
+
+def model_hpi(model: int, fit_intercept: int) -> np.ndarray:
+    """An ``hpi`` row (int64[HPI_SIZE]) that describes the model alone, for the wrappers below."""
+    hpi = np.zeros(HPI_SIZE, np.int64)
+    hpi[I_MODEL] = model
+    hpi[I_FIT_INTERCEPT] = int(bool(fit_intercept))
+    return hpi
 
 
 def batch_loss_grad(
@@ -313,41 +354,11 @@ def batch_loss_grad(
     if not 0 <= start < end <= n:
         raise ValueError(f"need 0 <= start < end <= n={n}, got start={start}, end={end}")
     g = np.empty(p, np.float64)
+    hpi = model_hpi(model, fit_intercept)
     loss = _batch_loss_grad(
-        X, y, np.ascontiguousarray(params), np.int64(model), np.int64(fit_intercept),
-        np.ascontiguousarray(perm), np.int64(start), np.int64(end), g,
+        X, y, np.ascontiguousarray(params), describe(hpi), np.ascontiguousarray(perm), np.int64(start), np.int64(end), g,
     )
     return float(loss), g.astype(params.dtype)
-
-
-def full_gradient(X: np.ndarray, y: np.ndarray, theta: np.ndarray, model: int, fit_intercept: int) -> np.ndarray:
-    """Full-dataset gradient at ``theta``, by one pass over ``X``.
-
-    Parameters
-    ----------
-    X : numpy.ndarray
-        float32 or float64[n, d], C-contiguous.
-    y : numpy.ndarray
-        X.dtype[n].
-    theta : numpy.ndarray
-        [p] parameters (converted to float64), ``p = d + fit_intercept``.
-    model, fit_intercept : int
-        As in :func:`batch_loss_grad`.
-
-    Returns
-    -------
-    numpy.ndarray
-        float64[p]: the gradient of the mean loss over all rows.
-    """
-    _check_data(X, y)
-    _check_model(model, fit_intercept)
-    p = _n_params(X, fit_intercept)
-    theta = np.ascontiguousarray(theta, dtype=np.float64)
-    if theta.shape != (p,):
-        raise ValueError(f"theta must have shape ({p},), got {theta.shape}")
-    g = np.empty(p, np.float64)
-    _full_gradient(X, y, theta, np.int64(model), np.int64(fit_intercept), g)
-    return g
 
 
 def full_loss(X: np.ndarray, y: np.ndarray, thetas: np.ndarray, model: int, fit_intercept: int) -> np.ndarray:
@@ -375,7 +386,7 @@ def full_loss(X: np.ndarray, y: np.ndarray, thetas: np.ndarray, model: int, fit_
     thetas = np.ascontiguousarray(thetas, dtype=np.float64)
     if thetas.ndim != 2 or thetas.shape[1] != p:
         raise ValueError(f"thetas must have shape (k, {p}), got {thetas.shape}")
-    return _full_loss(X, y, thetas, np.int64(model), np.int64(fit_intercept))
+    return _full_loss(X, y, thetas, model_hpi(model, fit_intercept))
 
 
 def linear_stats(X: np.ndarray, y: np.ndarray, fit_intercept: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

@@ -52,40 +52,6 @@ def sgd_step(params, grad, opt_state, hpf, hpi, lr, t):
 
 
 @njit(cache=True, nogil=True)
-def adam_step(params, grad, opt_state, hpf, hpi, lr, t):
-    """``torch.optim.Adam``: bias-corrected moments, coupled weight decay, amsgrad.
-
-    ``opt_state`` rows: exp_avg, exp_avg_sq, max_exp_avg_sq.
-    """
-    stepmath.adam_update(params, grad, opt_state, hpf, hpi, lr, t, False)
-
-
-@njit(cache=True, nogil=True)
-def adamw_step(params, grad, opt_state, hpf, hpi, lr, t):
-    """``torch.optim.AdamW``: Adam with decoupled decay ``theta *= 1 - lr * weight_decay`` first."""
-    stepmath.adam_update(params, grad, opt_state, hpf, hpi, lr, t, True)
-
-
-@njit(cache=True, nogil=True)
-def rmsprop_step(params, grad, opt_state, hpf, hpi, lr, t):
-    """``torch.optim.RMSprop``: smoothing ``alpha``, ``eps``, centered, momentum, weight decay.
-
-    ``opt_state`` rows: square_avg, grad_avg (centered), momentum_buffer (starts at zero).
-    """
-    stepmath.rmsprop_update(params, grad, opt_state, hpf, hpi, lr, t)
-
-
-@njit(cache=True, nogil=True)
-def adagrad_step(params, grad, opt_state, hpf, hpi, lr, t):
-    """``torch.optim.Adagrad``: ``lr_decay``, weight decay, ``eps``.
-
-    ``opt_state[0]`` is the running sum of squared gradients; the engine initializes it to
-    ``initial_accumulator_value``.
-    """
-    stepmath.adagrad_update(params, grad, opt_state, hpf, hpi, lr, t)
-
-
-@njit(cache=True, nogil=True)
 def _opt_step(code, params, grad, opt_state, hpf, hpi, lr, t):
     """Dispatch one step of optimizer ``code`` (an ``OPT_*`` constant)."""
     stepmath.opt_step(code, params, grad, opt_state, hpf, hpi, lr, t)

@@ -9,10 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from gdviz import bench
+from gdviz import bench, bench_engine
+from gdviz import bench_peers as P
 from gdviz.cli import main
-from gdviz.kernels import advance, layout as L, linear_stats
-from gdviz.kernels.sweep import sweep_sgd
 
 ROW_KEYS = {"impl", "version", "n", "d", "batch", "runs", "dtype", "target", "seconds_median", "seconds_min",
             "seconds_max", "samples_per_s", "updates_per_s", "final_mse", "gb_per_s", "floor_ratio", "skipped"}
@@ -47,8 +46,9 @@ def test_json_document_has_the_documented_shape(doc):
 def test_rows_cover_every_size_and_always_include_gdviz_and_numpy(doc):
     keys = {(r["impl"], r["batch"], r["runs"]) for r in doc["rows"]}
     for B in (1, 7, 600):
-        assert ("gdviz", B, 1) in keys and ("numpy", B, 1) in keys and ("gdviz", B, 3) in keys
+        assert ("gdviz", B, 1) in keys and ("numpy", B, 1) in keys and ("gdviz-batch", B, 3) in keys
         assert ("numpy-runs", B, 3) in keys
+        assert not {("gdviz", B, 3), ("gdviz-batch", B, 1)} & keys
     assert {r["impl"] for r in doc["rows"] if r["batch"] != 1} >= {"gdviz", "numpy"}
     assert not [r for r in doc["rows"] if r["impl"] == "sklearn" and r["batch"] != 1]
 
@@ -80,7 +80,7 @@ def test_missing_peers_are_listed_as_skipped(monkeypatch):
     cfg = bench.Config(ns=[300], d=2, batches=[1], runs=[1], dtypes=["float32"], peers=True, repeats=5)
     rows = bench.run_bench(cfg)["rows"]
     skipped = {r["impl"]: r["skipped"] for r in rows if r["skipped"]}
-    assert set(skipped) == {"torch-tutorial", "torch-manual", "sklearn"}
+    assert set(skipped) == {"torch-tutorial", "torch-manual", "torch-manual-gather", "sklearn"}
     assert all("pip install" in v for v in skipped.values())
     assert all(r["seconds_median"] is None for r in rows if r["skipped"])
 
@@ -127,37 +127,36 @@ def test_cuda_target_without_a_gpu_is_a_clear_error(monkeypatch, capsys):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("B", [1, 5, 64])
-@pytest.mark.parametrize("d, model", [(3, L.MODEL_LINEAR), (6, L.MODEL_LINEAR), (6, L.MODEL_LOGISTIC)])
-def test_sweep_runs_end_bit_for_bit_where_advance_takes_them(B, dtype, d, model):
-    """The many-runs kernel is the single-run kernel, reorganised: same bits, run by run.
-
-    d = 6 takes the sweep's four-features-per-pass forward loop and its remainder; B = 5 its
-    four-rows-per-pass backward loop and its remainder; B = 64 = n a full batch (data order).
-    """
+def test_the_many_runs_row_trains_each_run_as_the_single_run_row(B, dtype):
+    """gdviz-batch (R runs, threads over runs) ends each run bit for bit where gdviz (one run
+    with its learning rate and seed) does: the rows do the same work."""
     rng = np.random.default_rng(B)
-    n, R = 64, 19  # R crosses a block boundary
-    X = rng.standard_normal((n, d)).astype(dtype)
-    z = X @ rng.standard_normal(d) + 0.3
-    y = (z if model == L.MODEL_LINEAR else (z > 0)).astype(dtype)
+    n, R = 64, 5
+    X = rng.standard_normal((n, 3)).astype(dtype)
+    y = (X @ rng.standard_normal(3) + 0.3).astype(dtype)
     lrs = np.linspace(0.01, 0.1, R)
-    P = np.zeros((R, d + 1), dtype)
-    sweep_sgd(X, y, P, lrs, B, 7, 0, 2, model)
-    sweep_sgd(X, y, P, lrs, B, 7, 2, 1, model)
-    upe = -(-n // B)
-    A, c, _, _ = linear_stats(X, y, 1) if model == L.MODEL_LINEAR else (np.zeros((0, 0)), np.zeros(0), 0, 0)
-    for r in (0, 9, 10, R - 1):
-        hpf = np.zeros(L.HPF_SIZE)
-        hpf[L.F_LR], hpf[L.F_BLOWUP] = lrs[r], np.inf
-        hpi = np.zeros(L.HPI_SIZE, np.int64)
-        hpi[L.I_BATCH], hpi[L.I_SHUFFLE], hpi[L.I_SEED], hpi[L.I_FIT_INTERCEPT], hpi[L.I_STRIDE] = B, 1, 7, 1, 10**9
-        hpi[L.I_MODEL] = model
-        w = np.zeros(d + 1, dtype)
-        istate = np.zeros(L.ISTATE_SIZE, np.int64)
-        istate[L.S_DIVERGED] = istate[L.S_PERM_EPOCH] = -1
-        advance(X, y, A, c, hpf, hpi, w, np.zeros((3, d + 1), dtype), np.zeros(n, np.int64), istate,
-                np.zeros(L.FSTATE_SIZE), 3 * upe, np.empty(8, np.int64), np.empty((8, d + 1), dtype), np.empty(8),
-                np.empty(8))
-        np.testing.assert_array_equal(P[r], w)
+    many = P.GdvizRuns(X, y, B, lrs, 7)
+    for _ in range(3):
+        many.epoch()
+    assert many.updates == 3 * R * -(-n // B) and many.params().shape == (R, 4)
+    for r in (0, R - 1):
+        one = P.GdvizSingle(X, y, B, lrs[r : r + 1], 7 + r)
+        for _ in range(3):
+            one.epoch()
+        np.testing.assert_array_equal(many.params()[r], one.params()[0])
+
+
+@pytest.mark.parametrize("B", [1, 7, 50])
+def test_torch_manual_peers_agree(B):
+    """The permute-then-slice peer and the per-batch gather peer take the same steps."""
+    pytest.importorskip("torch")
+    X, y = bench.make_data(50, 3, "float64")
+    a, b = P.TorchManual(X, y, B, np.array([0.05]), 1), P.TorchManualGather(X, y, B, np.array([0.05]), 1)
+    for _ in range(2):
+        a.epoch()
+        b.epoch()
+    assert a.updates == b.updates == 2 * -(-50 // B)
+    np.testing.assert_allclose(a.params(), b.params(), rtol=1e-9, atol=1e-12)
 
 
 def test_floor_read_touches_every_word():
@@ -178,3 +177,72 @@ def test_bench_ui_prints_frames_per_second_as_json(capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["size"] == [200, 60] and doc["scenario"] == "houses"
     assert doc["frames"] > 0 and doc["fps"] > 0 and doc["cpu_ms_per_frame"] > 0
+
+
+# --- gdviz bench engine ----------------------------------------------------------------------
+
+
+def _finite_positive(value) -> bool:
+    return isinstance(value, float) and np.isfinite(value) and value > 0
+
+
+def test_engine_bench_document_on_a_tiny_scenario():
+    doc = bench_engine.run_engine_bench(per_method=2, epochs=2, n=64, d=3, repeats=2, commands=False)
+    assert set(doc) == {"machine", "engine", "commands"} and doc["commands"] == []
+    e = doc["engine"]
+    assert set(e) == {"scenario", "repeats", "many", "few", "extra_runs", "extra_seconds", "target_seconds",
+                      "target_met"}
+    assert e["scenario"]["n"] == 64 and e["scenario"]["runs_per_method"] == 2
+    assert e["many"]["runs"] == 6 and e["few"]["runs"] == 3 and e["extra_runs"] == 3
+    # per method: full batch 1 update per epoch, batch 1: 64, batch 32: 2
+    assert e["few"]["updates"] == 2 * (1 + 64 + 2) and e["many"]["updates"] == 2 * e["few"]["updates"]
+    for part in (e["many"], e["few"]):
+        assert part["diverged"] == 0 and part["target"] == "cpu"
+        assert len(part["seconds_all"]) == 2 and part["seconds"] == min(part["seconds_all"])
+        assert _finite_positive(part["seconds"]) and _finite_positive(part["setup_seconds"])
+    assert np.isfinite(e["extra_seconds"])
+    assert e["target_met"] == (e["many"]["seconds"] <= e["target_seconds"])
+    json.dumps(doc, allow_nan=False)
+    assert any("3 extra runs" in line for line in bench_engine.report_lines(doc))
+
+
+def test_engine_bench_scenario_has_every_method_and_differing_seeds():
+    from gdviz.scenario import parse_scenario
+
+    sc = parse_scenario(bench_engine.scenario_text(per_method=3, epochs=1, n=100, d=2), "x.toml", ".")
+    assert [r.batch_size for r in sc.runs] == [None, 1, 32] * 3
+    assert [r.seed for r in sc.runs] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert len({r.name for r in sc.runs}) == 9
+
+
+def test_engine_bench_times_commands_as_fresh_processes(monkeypatch):
+    calls = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+    monkeypatch.setattr(bench_engine.subprocess, "run", lambda cmd, **kw: calls.append(cmd) or Done())
+    got = bench_engine.time_command(("check", "houses"), 3, 0.15)
+    assert len(calls) == 4 and calls[0][-2:] == ["check", "houses"]  # one untimed, then 3
+    assert got["command"] == "gdviz check houses" and len(got["seconds_all"]) == 3
+    assert got["seconds"] == min(got["seconds_all"]) and got["target_met"] == (got["seconds"] <= 0.15)
+
+
+@pytest.mark.parametrize("how", [["bench", "engine"], ["bench", "--engine"]])
+def test_cli_bench_engine_json(capsys, how):
+    got = run_json(capsys, [*how, "--engine-runs", "1", "--engine-epochs", "1", "--engine-n", "40", "--no-commands",
+                            "--repeats", "1", "--json"])
+    assert got["engine"]["many"]["runs"] == got["engine"]["few"]["runs"] == 3
+    assert _finite_positive(got["engine"]["many"]["seconds"])
+
+
+def test_cli_bench_engine_prints_its_lines(capsys):
+    assert main(["bench", "engine", "--engine-runs", "1", "--engine-epochs", "1", "--engine-n", "40",
+                 "--no-commands", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "3 runs" in out and "extra runs cost" in out and "target" in out
+
+
+def test_engine_flag_cannot_go_with_ui(capsys):
+    assert main(["bench", "ui", "--engine"]) == 2
+    assert "--engine" in capsys.readouterr().err

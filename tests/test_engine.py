@@ -7,9 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from gdviz import kernels as K
 from gdviz.engine import Engine
-from gdviz.kernels import layout as L
 
 THREE_RUNS = """
 title = "three"
@@ -181,10 +179,19 @@ def test_a_diverging_run_stops_and_the_others_go_on(engine_factory):
 
 def test_memory_per_step_grows_with_the_batch(engine_factory):
     engine = engine_factory(scenario_text())
-    full, sgd, mini = (engine.memory_per_step(r) for r in engine.runs)
+    full, sgd, mini = (r.facts.memory_per_step for r in engine.runs)
     assert sgd < mini < full
-    # full batch: every row of X (3 features) and y in float64, plus the state
-    assert full == 150 * 4 * 8 + 5 * 4 * 8
+    # full batch: every row of X (3 features) and y in float64, plus parameters and
+    # gradient (plain SGD keeps no momentum buffer)
+    assert full == 150 * 4 * 8 + 2 * 4 * 8
+
+
+def test_memory_per_step_counts_the_optimizers_buffers(engine_factory):
+    """Adam keeps two buffers per parameter, SGD without momentum none: their figures differ."""
+    sgd = engine_factory(scenario_text()).runs[1].facts.memory_per_step
+    adam = engine_factory(scenario_text(optimizer="adam")).runs[1]
+    assert adam.spec.train.optimizer == "adam"
+    assert adam.facts.memory_per_step - sgd == 2 * 4 * 8
 
 
 def test_seconds_are_measured_and_monotone(engine_factory):
@@ -244,11 +251,26 @@ batch_size = 1
         assert b == pytest.approx(0.0, abs=1e-2)
 
 
-def test_kernels_are_not_told_about_noise(engine_factory):
-    """Noise is evaluated outside the timed kernels, so time per epoch is training alone."""
+def test_all_runs_of_a_dtype_share_one_state_batch(engine_factory):
+    """The runs are rows of one RunBatch, so one kernel call advances them all."""
     engine = engine_factory(scenario_text())
-    assert all(run.hpi[L.I_NOISE_STRIDE] == 0 for run in engine.runs)
-    assert K.updates_per_epoch(150, 32, False) == 5
+    states = {id(run.state.params.base) for run in engine.runs}
+    assert len(states) == 1
+    engine.advance()
+    assert all(run.step > 0 for run in engine.runs)
+
+
+def test_advancing_together_equals_advancing_alone(engine_factory):
+    """Bit for bit: a run's path does not depend on which runs share its kernel call."""
+    together = engine_factory(scenario_text())
+    together.run_to_end()
+    for i in range(len(together.runs)):
+        alone = engine_factory(scenario_text())
+        run = alone.runs[i]
+        while not run.done:
+            run.history.append(alone.advance_run(run, 13))
+        np.testing.assert_array_equal(run.history.params, together.runs[i].history.params)
+        np.testing.assert_array_equal(run.history.step, together.runs[i].history.step)
 
 
 def test_fork_continues_from_the_given_point_with_new_settings(engine_factory):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import naive
-from gdviz.kernels import advance, permutation, updates_per_epoch
+from gdviz.kernels import advance_batch, permutation
 from gdviz.kernels import layout as L
+from gdviz.runfacts import updates_per_epoch
 from kernel_setup import OPT_BY_NAME, OPTS_ONE_EACH, Run, hyper, make_data
 
 SGD = OPT_BY_NAME["sgd"]
@@ -22,8 +23,7 @@ def run_and_reference(opt, model, dtype, n, d, B, n_updates, lr=0.05, **kw):
     ref = naive.descend(
         X, y, np.zeros(d + 1), opt.naive(lr), model, True, B, n_updates,
         order=(lambda e: permutation(seed, e, n)) if shuffle else (lambda e: np.arange(n)),
-        drop_last=bool(kw.get("drop_last", 0)), stride=kw.get("stride", 1), noise_stride=kw.get("noise_stride", 0),
-        blowup=kw.get("blowup", math.inf),
+        drop_last=bool(kw.get("drop_last", 0)), stride=kw.get("stride", 1), blowup=kw.get("blowup", math.inf),
     )
     return run, got, ref
 
@@ -52,16 +52,15 @@ def test_one_epoch_with_its_permutation_matches_reference(n, B, opt, model, dtyp
 @pytest.mark.parametrize("model", ["linear", "logistic"])
 @pytest.mark.parametrize("opt", OPTS_ONE_EACH, ids=str)
 def test_chunked_advance_is_bit_identical_to_one_call(opt, model, dtype):
-    """Chunks of 0, 1 and odd sizes, crossing epoch ends, with noise measured and a stride."""
+    """Chunks of 0, 1 and odd sizes, crossing epoch ends, with a stride and a schedule."""
     X, y = make_data(5, 23, 2, model, dtype)
-    hpf, hpi = hyper(opt, 0.05, model=model, B=5, seed=9, stride=3, noise_stride=2,
-                     schedule=L.SCHED_COSINE, t_max=4.0)
+    hpf, hpi = hyper(opt, 0.05, model=model, B=5, seed=9, stride=3, schedule=L.SCHED_COSINE, t_max=4.0)
     whole, parts = Run(X, y, hpf, hpi, opt), Run(X, y, hpf, hpi, opt)
     one = whole.advance(61)
     chunks = [0, 1, 1, 4, 0, 9, 5, 2, 13, 1, 25]
     pieces = [parts.advance(k) for k in chunks]
     assert sum(c["n_done"] for c in pieces) == one["n_done"] == 61
-    for key in ("step", "params", "loss", "noise"):
+    for key in ("step", "params", "loss"):
         np.testing.assert_array_equal(np.concatenate([c[key] for c in pieces]), one[key])
     for a, b in zip(whole.state(), parts.state()):
         np.testing.assert_array_equal(a, b)
@@ -84,18 +83,17 @@ def test_drop_last_skips_the_short_batch(n, B):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("model", ["linear", "logistic"])
-@pytest.mark.parametrize("stride,noise_stride", [(1, 1), (4, 3), (1000, 0)])
-def test_history_points_match_reference(stride, noise_stride, model, dtype):
-    """Points every `stride` updates and at epoch ends: step, params, mean loss, noise."""
-    run, got, ref = run_and_reference(OPT_BY_NAME["adam"], model, dtype, 17, 3, 5, 40,
-                                      stride=stride, noise_stride=noise_stride)
+@pytest.mark.parametrize("stride", [1, 4, 1000])
+def test_history_points_match_reference(stride, model, dtype):
+    """Points every `stride` updates and at epoch ends: step, params, mean loss; the losses
+    since the last point wait in the running window."""
+    run, got, ref = run_and_reference(OPT_BY_NAME["adam"], model, dtype, 17, 3, 5, 41, stride=stride)
     np.testing.assert_array_equal(got["step"], ref.rec_step)
     np.testing.assert_allclose(got["params"], np.array(ref.rec_params), **naive.tol(dtype))
     np.testing.assert_allclose(got["loss"], ref.rec_loss, **naive.tol(dtype))
-    np.testing.assert_allclose(got["noise"], ref.rec_noise, **naive.tol(dtype))
-    measured = [v for v in ref.noise if not math.isnan(v)]
-    assert run.fstate[L.A_NOISE_COUNT] == len(measured)
-    np.testing.assert_allclose(run.fstate[L.A_NOISE_SUM], sum(measured), **naive.tol(dtype))
+    pending = ref.loss[ref.rec_step[-1]:]
+    assert run.istate[L.S_WINDOW] == len(pending)
+    np.testing.assert_allclose(run.fstate[L.A_LOSS_SUM], sum(pending), **naive.tol(dtype))
 
 
 def test_a_full_record_buffer_stops_early_and_loses_nothing():
@@ -145,22 +143,18 @@ def test_loss_above_blowup_marks_the_run_diverged_at_that_step():
     "change,match",
     [
         (lambda a: a.update(X=a["X"].astype(np.float32)), "y must be"),
-        (lambda a: a.update(params=a["params"].astype(np.float32)), "params must be"),
+        (lambda a: a.update(X=a["X"].astype(np.float32), y=a["y"].astype(np.float32)), "state.params must be"),
         (lambda a: a.update(X=np.asfortranarray(a["X"])), "X must be"),
-        (lambda a: a["hpi"].__setitem__(L.I_BATCH, 0), "I_BATCH"),
-        (lambda a: a["hpi"].__setitem__(L.I_OPTIMIZER, 9), "I_OPTIMIZER"),
-        (lambda a: a.update(A=np.zeros((0, 0))), "A must be"),
-        (lambda a: a.update(rec_loss=np.zeros(3)), "rec_loss must be"),
+        (lambda a: a["state"].hpi.__setitem__((0, L.I_BATCH), 0), "I_BATCH"),
+        (lambda a: a["state"].hpi.__setitem__((0, L.I_OPTIMIZER), 9), "I_OPTIMIZER"),
+        (lambda a: a.update(cap=0), "cap must be"),
     ],
 )
 def test_advance_rejects_mismatched_inputs(change, match):
     X, y = make_data(0, 10, 2, "linear", np.float64)
     hpf, hpi = hyper(SGD, 0.1, B=2)
     run = Run(X, y, hpf, hpi, SGD)
-    args = {"X": X, "y": y, "A": run.A, "c": run.c, "hpf": hpf, "hpi": hpi, "params": run.params,
-            "opt_state": run.opt_state, "perm": run.perm, "istate": run.istate, "fstate": run.fstate,
-            "n_updates": 5, "rec_step": np.zeros(8, np.int64), "rec_params": np.zeros((8, 3)),
-            "rec_loss": np.zeros(8), "rec_noise": np.zeros(8)}
+    args = {"X": X, "y": y, "state": run.batch, "n_updates": 5, "cap": 8}
     change(args)
     with pytest.raises(ValueError, match=match):
-        advance(**args)
+        advance_batch(**args)

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 import naive
-from gdviz.kernels import permutation, updates_per_epoch
+from gdviz.kernels import permutation
 from gdviz.kernels import layout as L
-from gdviz.kernels.losses import FULL_CHUNK_ROWS, FULL_PARALLEL_MIN_ROWS
-from kernel_setup import OPT_BY_NAME, Run, hyper, make_data
+from gdviz.kernels.losses import FULL_CHUNK_ROWS, FULL_PARALLEL_MIN_ROWS, model_hpi
+from gdviz.runfacts import updates_per_epoch
+from kernel_setup import OPT_BY_NAME, Run, hyper, make_data, stack
 
 N = FULL_PARALLEL_MIN_ROWS + 3 * FULL_CHUNK_ROWS // 2  # takes the parallel path, a short last chunk
 
@@ -84,9 +85,36 @@ def test_full_pass_is_bit_identical_whatever_the_thread_count():
         for t in sorted({1, before}):
             numba.set_num_threads(t)
             g = np.empty(6)
-            out.append((_full_pass(X, y, theta, np.int64(1), np.int64(1), g), g))
+            out.append((_full_pass(X, y, theta, model_hpi(L.MODEL_LOGISTIC, 1), g), g))
     finally:
         numba.set_num_threads(before)
     for loss, g in out[1:]:
         assert loss == out[0][0]
         np.testing.assert_array_equal(g, out[0][1])
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial", "parallel"])
+def test_a_large_full_batch_in_a_batch_of_runs_goes_as_alone(parallel):
+    """The large full batch takes its own path (threads over rows, not runs) inside one call."""
+    from gdviz.kernels import RunBatch, advance_batch
+
+    X, y = make_data(16, N, 2, "logistic", np.float64)
+    runs = []
+    for opt, B, seed in ((OPT_BY_NAME["adam"], N, 1), (OPT_BY_NAME["sgd-momentum"], 4096, 2),
+                         (OPT_BY_NAME["rmsprop"], N, 3)):
+        hpf, hpi = hyper(opt, 0.05, model="logistic", B=B, seed=seed, stride=2)
+        runs.append(Run(X, y, hpf, hpi, opt))
+    batch = stack(runs)
+    todo = np.array([3, 5, 0])
+    got = advance_batch(X, y, batch, todo, parallel=parallel)
+    assert got.n_done.tolist() == todo.tolist()
+    assert np.all(np.isfinite(got.seconds)) and np.all(got.seconds >= 0) and got.seconds[2] == 0
+    for r, run in enumerate(runs):
+        one = run.advance(int(todo[r]))
+        k = got.n_points[r]
+        assert k == len(one["step"])
+        np.testing.assert_array_equal(got.step[r, :k], one["step"])
+        np.testing.assert_array_equal(got.params[r, :k], one["params"])
+        np.testing.assert_array_equal(got.loss[r, :k], one["loss"])
+        for name in RunBatch._fields:
+            np.testing.assert_array_equal(getattr(batch, name)[r], getattr(run.batch, name)[0], err_msg=name)

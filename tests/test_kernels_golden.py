@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from gdviz.kernels import full_gradient, linear_stats
+import naive
+from gdviz.kernels import linear_stats
 from gdviz.kernels import layout as L
 from kernel_setup import OPT_BY_NAME, Run, hyper, make_data
 
@@ -34,7 +35,7 @@ def test_an_epoch_with_batch_n_is_one_full_batch_step(model):
         A, c, _, _ = linear_stats(X, y, 1)
         g = 2 * (A @ theta0 - c)
     else:
-        g = full_gradient(X, y, theta0, L.MODEL_LOGISTIC, 1)
+        g = naive.loss_grad(X, y, theta0, "logistic", True)[1]
     np.testing.assert_allclose(run.params, theta0 - 0.3 * g, rtol=1e-12, atol=1e-14)
 
 

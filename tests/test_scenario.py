@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gdviz.errors import ScenarioError
-from gdviz.kernels.layout import OPTIMIZERS
+from gdviz.codes import OPTIMIZERS
 from gdviz.scenario import (
     RunSpec,
     Scenario,

@@ -16,21 +16,36 @@ from gdviz.kernels import layout as L
 from gdviz.kernels import lr_at, opt_step, permutation, stepmath
 from kernel_setup import OPTS, fresh_opt_state, hyper
 
-opt_step_njit = njit(lambda code, p, g, s, hpf, hpi, lr, t: stepmath.opt_step(code, p, g, s, hpf, hpi, lr, t))
-perm_njit = njit(lambda seed, epoch, n, out: stepmath.permutation_fill(seed, epoch, n, out))
+
+# module-level functions, not lambdas, so that Numba's cache keeps them between runs
+@njit(cache=True)
+def opt_step_njit(code, p, g, s, hpf, hpi, lr, t):
+    stepmath.opt_step(code, p, g, s, hpf, hpi, lr, t)
+
+
+@njit(cache=True)
+def perm_njit(seed, epoch, n, out):
+    stepmath.permutation_fill(seed, epoch, n, out)
 
 
 def test_cpu_kernels_take_their_maths_from_stepmath():
-    from gdviz.kernels import losses, optim, shuffle
+    from gdviz.kernels import losses, models, optim, shuffle
 
     assert optim._sgd_update.py_func is stepmath.sgd_update
     assert optim._lr_at.py_func is stepmath.lr_at
     assert optim.stepmath is stepmath
     assert shuffle.permutation_fill is stepmath.permutation_fill
-    assert losses._loss_dz.py_func is stepmath.loss_dz
-    assert losses._sigmoid is stepmath.sigmoid
+    # losses compiles the shared code objects themselves, inlined, with their callees swapped
+    # for inlined CPU versions (losses._cpu_inline): the same source, no copy
+    assert losses._loss_dz.py_func.__code__ is stepmath.loss_dz.__code__
+    assert losses._sigmoid.py_func.__code__ is stepmath.sigmoid.__code__
+    assert models.loss_dz is stepmath.loss_dz  # the model dispatch, which the loops inline
+    assert losses._row_loss_grad.py_func.__code__ is models.row_loss_grad.__code__
+    assert losses._row_loss.py_func.__code__ is models.row_loss.__code__
+    assert losses._linear_z.py_func.__code__ is models.linear_z.__code__
     # no second copy of the arithmetic left behind in the CPU modules
-    for mod, name in ((optim, "_lerp"), (optim, "_adam_update"), (shuffle, "_splitmix64"), (shuffle, "_GOLDEN")):
+    for mod, name in ((optim, "_lerp"), (optim, "_adam_update"), (shuffle, "_splitmix64"), (shuffle, "_GOLDEN"),
+                      (losses, "_row_loss_dz")):
         assert not hasattr(mod, name), f"{mod.__name__}.{name}"
 
 
@@ -40,7 +55,11 @@ def test_cuda_kernels_take_their_maths_from_stepmath():
     assert gpu_descent.opt_step is stepmath.opt_step
     assert gpu_descent.lr_at is stepmath.lr_at
     assert gpu_descent.permutation_fill is stepmath.permutation_fill
-    assert gpu_losses.loss_dz is stepmath.loss_dz
+    from gdviz.kernels import models
+
+    # the CUDA loops reach the per-row loss through the model dispatch, as the CPU's do
+    assert gpu_losses.row_loss_grad is models.row_loss_grad
+    assert models.loss_dz is stepmath.loss_dz
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["python", "njit"])

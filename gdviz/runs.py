@@ -1,0 +1,183 @@
+"""A run of the engine: its specification, facts, history and row of kernel state; its figures.
+
+Kept apart from :mod:`gdviz.engine` (which decides how runs are advanced) so that every view
+reads a run's figures from one place: :func:`summarize` feeds the headless table, the JSON
+report and the TUI's stats panel alike.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from gdviz.history import History
+from gdviz.kernels import layout as L
+from gdviz.runfacts import RunFacts
+from gdviz.scenario import RunSpec
+
+
+@dataclass(eq=False)
+class Group:
+    """Runs of one dtype whose state is one RunBatch, advanced by one kernel call."""
+
+    dtype: type
+    state: L.RunBatch
+    runs: list[Run]
+    device: object = None  # its device-resident state on the CUDA target (kernels.gpu_descent)
+
+
+@dataclass(eq=False)
+class Run:
+    """One run: its specification, facts, history, and a row of its group's state."""
+
+    index: int
+    spec: RunSpec
+    facts: RunFacts
+    total_updates: int
+    stride: int
+    noise_every: int
+    state: L.RunBatch  # a batch of one: views into the group's arrays once grouped
+    history: History
+    seconds: float = 0.0
+    rate: float = 0.0  # measured updates per second (the run's own kernel time), to size chunks
+    points_seen: int = 0  # recorded points so far, to decide where noise is evaluated
+    noise_values: list[float] = field(default_factory=list)
+
+    # the run's state, as 1-d (or [3, p]) views
+    @property
+    def hpf(self) -> np.ndarray:
+        return self.state.hpf[0]
+
+    @property
+    def hpi(self) -> np.ndarray:
+        return self.state.hpi[0]
+
+    @property
+    def params(self) -> np.ndarray:
+        return self.state.params[0]
+
+    @property
+    def opt_state(self) -> np.ndarray:
+        return self.state.opt_state[0]
+
+    @property
+    def perm(self) -> np.ndarray:
+        return self.state.perm[0]
+
+    @property
+    def istate(self) -> np.ndarray:
+        return self.state.istate[0]
+
+    @property
+    def fstate(self) -> np.ndarray:
+        return self.state.fstate[0]
+
+    # its facts
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def batch(self) -> int:
+        return self.facts.batch
+
+    @property
+    def updates_per_epoch(self) -> int:
+        return self.facts.updates_per_epoch
+
+    @property
+    def method(self) -> str:
+        return self.facts.method
+
+    @property
+    def step(self) -> int:
+        return int(self.istate[L.S_STEP])
+
+    @property
+    def diverged_step(self) -> int | None:
+        s = int(self.istate[L.S_DIVERGED])
+        return None if s < 0 else s
+
+    @property
+    def done(self) -> bool:
+        return self.diverged_step is not None or self.step >= self.total_updates
+
+    @property
+    def epochs_done(self) -> float:
+        return self.step / self.updates_per_epoch
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        e = self.epochs_done
+        return self.seconds / e if e > 0 else math.nan
+
+    @property
+    def gradient_noise(self) -> float:
+        return float(np.mean(self.noise_values)) if self.noise_values else math.nan
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """The measured figures of one run, as the headless table, the JSON report and the TUI show them."""
+
+    name: str
+    method: str
+    batch_size: int
+    updates_per_epoch: int
+    optimizer: str
+    learning_rate: float
+    epochs: float
+    updates: int
+    memory_per_step: int
+    seconds_per_epoch: float
+    final_loss: float
+    final_params: np.ndarray
+    final_params_original_units: np.ndarray
+    diverged: bool
+    diverged_step: int | None
+    target_loss: float | None
+    epochs_to_target: float | None
+    updates_to_target: int | None
+    seconds_to_target: float | None
+    gradient_noise: float
+
+
+
+
+def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
+    """The measured figures of ``run`` (``model``: its :class:`gdviz.models.Model`)."""
+    h = run.history
+    t = run.spec.train
+    target = t.target_loss
+    epochs_to = updates_to = seconds_to = None
+    if target is not None and len(h):
+        hit = np.flatnonzero(h.full_loss <= target)
+        if len(hit):
+            i = int(hit[0])
+            epochs_to, updates_to, seconds_to = float(h.epoch[i]), int(h.step[i]), float(h.seconds[i])
+    final = h.params[-1].copy()
+    return RunSummary(
+        name=run.name,
+        method=run.method,
+        batch_size=run.batch,
+        updates_per_epoch=run.updates_per_epoch,
+        optimizer=t.optimizer,
+        learning_rate=float(t.learning_rate),
+        epochs=run.epochs_done,
+        updates=run.step,
+        memory_per_step=run.facts.memory_per_step,
+        seconds_per_epoch=run.seconds_per_epoch,
+        final_loss=float(h.full_loss[-1]),
+        final_params=final,
+        final_params_original_units=model.to_original_units(dataset, final),
+        diverged=run.diverged_step is not None,
+        diverged_step=run.diverged_step,
+        target_loss=target,
+        epochs_to_target=epochs_to,
+        updates_to_target=updates_to,
+        seconds_to_target=seconds_to,
+        gradient_noise=run.gradient_noise,
+    )

@@ -1,0 +1,225 @@
+"""The schema: the frozen dataclasses a scenario resolves to, with every key declared once.
+
+Each field's metadata (built by :func:`~gdviz.scenario.fields._key`) says its type, range,
+default and which choice of ``source``, ``optimizer`` or ``schedule`` it belongs to. The
+choices themselves come from :mod:`gdviz.codes`, so the schema never loads the kernels; the
+facts of a run (method, updates per epoch) come from :mod:`gdviz.runfacts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gdviz import runfacts
+from gdviz.codes import DTYPES, MODELS, OPTIMIZERS, SCHEDULES, SOURCES
+from gdviz.scenario.fields import (
+    _Bool,
+    _BatchSize,
+    _Choice,
+    _Float,
+    _FloatList,
+    _Int,
+    _Key,
+    _key,
+    _schema,
+    _Str,
+    _StrList,
+)
+
+HOUSE_FEATURES = ("size_sqft", "bedrooms")
+TARGETS = ("auto", "cpu", "cuda")
+MAX_VALUES = 50_000_000
+"""Largest n * d a generated dataset may have (400 MB of float64)."""
+
+_GENERATED = ("houses", "linear", "classes")
+_WITH_D = ("linear", "classes")
+
+
+def _default_n(r: Mapping[str, Any]) -> int | None:
+    return {"houses": 200, "linear": 1000, "classes": 1000}.get(r.get("source", ""))
+
+
+def _default_d(r: Mapping[str, Any]) -> int:
+    return 2
+
+
+def _default_noise(r: Mapping[str, Any]) -> float | None:
+    # houses: sd of the price noise in dollars; linear: sd of y's noise;
+    # classes: spread of each class around its centre (1 = the default overlap).
+    return {"houses": 40_000.0, "linear": 0.5, "classes": 1.0}.get(r.get("source", ""))
+
+
+def classes_feature_names(d: int) -> tuple[str, ...]:
+    """Feature names of the ``classes`` source ("cats vs dogs") for ``d`` features."""
+    if d == 1:
+        return ("weight_kg",)
+    if d == 2:
+        return ("weight_kg", "ear_length_cm")
+    return tuple(f"x{j + 1}" for j in range(d))
+
+
+def _default_features(r: Mapping[str, Any]) -> tuple[str, ...] | None:
+    src, d = r.get("source"), r.get("d", 2)
+    if src == "houses":
+        return ("size_sqft",)
+    if src == "linear":
+        return tuple(f"x{j + 1}" for j in range(d))
+    if src == "classes":
+        return classes_feature_names(d)
+    return None
+
+
+def _default_target(r: Mapping[str, Any]) -> str | None:
+    return {"houses": "price", "linear": "y", "classes": "is_dog"}.get(r.get("source", ""))
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """``[data]``: where the samples come from, resolved (defaults filled in)."""
+
+    source: str = _key(_Choice(SOURCES), doc="houses | linear | classes | csv")
+    n: int | None = _key(
+        _Int(2, 10_000_000), _default_n, applies=("source", _GENERATED), doc="number of samples to generate"
+    )
+    d: int = _key(_Int(1, 1000), _default_d, applies=("source", _WITH_D), doc="number of features to generate")
+    noise: float | None = _key(_Float(0.0), _default_noise, applies=("source", _GENERATED), doc="noise level")
+    features: tuple[str, ...] = _key(
+        _StrList(),
+        _default_features,
+        applies=("source", ("houses", "csv")),
+        required_when=("source", ("csv",)),
+        doc="feature columns, in parameter order",
+    )
+    target: str = _key(
+        _Str(), _default_target, applies=("source", ("csv",)), required_when=("source", ("csv",)), doc="target column"
+    )
+    path: Path | None = _key(
+        _Str(),
+        None,
+        applies=("source", ("csv",)),
+        required_when=("source", ("csv",)),
+        doc="CSV file, relative to the scenario file",
+    )
+    standardize: bool = _key(_Bool(), True, doc="z-score every feature")
+    standardize_target: bool = _key(_Bool(), False, doc="z-score the target (regression only)")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``[model]``: the model to fit. ``init`` is ``[w_1, ..., w_d, b]`` (b only with an intercept)."""
+
+    kind: str = _key(_Choice(tuple(MODELS)), "linear", doc="linear (MSE) | logistic (cross-entropy)")
+    fit_intercept: bool = _key(_Bool(), True, doc="learn an intercept b (last parameter)")
+    init: tuple[float, ...] = _key(_FloatList(), None, doc="starting parameters [w_1..w_d, b]; zeros by default")
+
+
+_ADAMS = ("adam", "adamw")
+
+
+def _default_weight_decay(r: Mapping[str, Any]) -> float:
+    return 0.01 if r.get("optimizer") == "adamw" else 0.0  # torch.optim.AdamW's default
+
+
+def _default_eps(r: Mapping[str, Any]) -> float:
+    return 1e-10 if r.get("optimizer") == "adagrad" else 1e-8  # as torch.optim
+
+
+def _default_gamma(r: Mapping[str, Any]) -> float:
+    return {"step": 0.1, "exponential": 0.95}.get(r.get("schedule", ""), 1.0)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """``[train]`` merged with one ``[[runs]]`` entry: every hyperparameter of one run, resolved.
+
+    Keys that do not belong to the run's optimizer or schedule hold their torch defaults
+    and are unused; :func:`scenario_to_dict` leaves them out.
+    """
+
+    epochs: int = _key(_Int(1, 100_000), 20, doc="passes over the data")
+    learning_rate: float = _key(_Float(0.0, lo_open=True), doc="base learning rate")
+    optimizer: str = _key(_Choice(tuple(OPTIMIZERS)), "sgd", doc="as torch.optim")
+    momentum: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("sgd", "rmsprop")))
+    dampening: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("sgd",)))
+    nesterov: bool = _key(_Bool(), False, applies=("optimizer", ("sgd",)))
+    weight_decay: float = _key(_Float(0.0), _default_weight_decay, doc="L2 penalty (adamw: decoupled)")
+    betas: tuple[float, float] = _key(
+        _FloatList(_Float(0.0, 1.0, hi_open=True), 2), (0.9, 0.999), applies=("optimizer", _ADAMS)
+    )
+    eps: float = _key(
+        _Float(0.0, lo_open=True), _default_eps, applies=("optimizer", ("adam", "adamw", "rmsprop", "adagrad"))
+    )
+    alpha: float = _key(_Float(0.0, 1.0, hi_open=True), 0.99, applies=("optimizer", ("rmsprop",)))
+    centered: bool = _key(_Bool(), False, applies=("optimizer", ("rmsprop",)))
+    amsgrad: bool = _key(_Bool(), False, applies=("optimizer", _ADAMS))
+    lr_decay: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("adagrad",)))
+    initial_accumulator_value: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("adagrad",)))
+    schedule: str = _key(_Choice(tuple(SCHEDULES)), "constant", doc="learning-rate schedule, per epoch")
+    step_size: int = _key(_Int(1), 10, applies=("schedule", ("step",)), doc="epochs between decays")
+    gamma: float = _key(
+        _Float(0.0, 1.0, lo_open=True), _default_gamma, applies=("schedule", ("step", "exponential"))
+    )
+    t_max: int = _key(_Int(1), lambda r: r.get("epochs", 20), applies=("schedule", ("cosine",)))
+    eta_min: float = _key(_Float(0.0), 0.0, applies=("schedule", ("cosine",)))
+    shuffle: bool = _key(_Bool(), True, doc="a fresh sample order every epoch")
+    drop_last: bool = _key(_Bool(), False, doc="skip the last, smaller batch of an epoch")
+    target_loss: float | None = _key(_Float(0.0, lo_open=True), None, doc="loss to reach; epochs to it are measured")
+    dtype: str = _key(_Choice(DTYPES), "float64")
+    target: str = _key(_Choice(TARGETS), "auto", doc="where to compute")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One ``[[runs]]`` entry, resolved. ``batch_size`` None means the full batch."""
+
+    name: str = _key(_Str(), None, doc="label; derived from the batch size by default")
+    batch_size: int | None = _key(_BatchSize(), doc='"full" or samples per update')
+    seed: int = _key(_Int(0), None, doc="sample-order seed; the scenario's seed by default")
+    train: TrainSpec = field(default=None)  # type: ignore[assignment]
+
+    def effective_batch(self, n: int) -> int:
+        """Samples per update on ``n`` samples (``"full"`` is ``n``); see :mod:`gdviz.runfacts`."""
+        return runfacts.effective_batch(self.batch_size, n)
+
+    def method(self, n: int) -> str:
+        """``"full-batch"`` (B >= n), ``"stochastic"`` (B = 1) or ``"mini-batch"``."""
+        return runfacts.method_name(self.effective_batch(n), n)
+
+    def updates_per_epoch(self, n: int) -> int:
+        """``ceil(n / B)``, or ``floor(n / B)`` with ``drop_last``."""
+        return runfacts.updates_per_epoch(n, self.effective_batch(n), self.train.drop_last)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario: data, model and the runs to train side by side."""
+
+    name: str
+    title: str
+    description: str
+    seed: int
+    source_path: Path | None
+    data: DataSpec
+    model: ModelSpec
+    runs: tuple[RunSpec, ...]
+
+    @property
+    def label(self) -> str:
+        """How messages name this scenario: its file, else its name."""
+        return str(self.source_path) if self.source_path is not None else self.name
+
+
+_TOP_KEYS: dict[str, _Key] = {
+    "title": _Key(_Str(), None),
+    "description": _Key(_Str(), ""),
+    "seed": _Key(_Int(0), 0),
+    "data": _Key(_Str()),  # tables: checked by hand
+    "model": _Key(_Str(), None),
+    "train": _Key(_Str(), None),
+    "runs": _Key(_Str()),
+}
+_SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
+_RUN_KEYS = {**_schema(RunSpec), **_schema(TrainSpec)}

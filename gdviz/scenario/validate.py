@@ -1,0 +1,361 @@
+"""The validator: a dict from :mod:`tomllib` in, resolved sections and every problem out.
+
+:func:`_validate` walks the document section by section (``[data]``, ``[model]``, ``[train]``
+and each ``[[runs]]``) against the schema in :mod:`gdviz.scenario.spec`, checks what ties the
+sections together (logistic needs 0/1 labels, ``init`` has d + b numbers, run names are
+unique, ...) and :func:`_build` turns the result into a :class:`~gdviz.scenario.spec.Scenario`.
+:func:`check_against_data` checks what can only be known once the data is loaded.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from gdviz.scenario.fields import _Bad, _one_of, _quoted, _schema, _show
+from gdviz.scenario.problems import (
+    _applies,
+    _check_keys,
+    _not_for,
+    _Problems,
+    _raise,
+    _resolve,
+    _table,
+    _unknown_key,
+)
+from gdviz.scenario.spec import (
+    _RUN_KEYS,
+    _TOP_KEYS,
+    HOUSE_FEATURES,
+    MAX_VALUES,
+    SOURCES,
+    DataSpec,
+    ModelSpec,
+    RunSpec,
+    Scenario,
+    TrainSpec,
+)
+
+
+def _validate_data(raw: Mapping[str, Any], base_dir: Path, problems: _Problems) -> dict[str, Any] | None:
+    table = _table(raw, "data", problems, required=True, example='[data]\n      source = "houses"')
+    if table is None:
+        return None
+    schema = _schema(DataSpec)
+    given = _check_keys(table, schema, "data", problems)
+    if "source" not in table:
+        problems.add("data.source", f"missing; expected one of {_quoted(SOURCES)}")
+    if "source" not in given:
+        return None
+    r = _resolve(schema, given, {}, skip=set(table) - set(given))
+    src = r["source"]
+    for key, spec in schema.items():
+        if key in given and _applies(spec, r) is False:
+            hint = ""
+            if key == "d" and src == "houses":
+                hint = f' (for houses, choose columns with features, from {_quoted(HOUSE_FEATURES)})'
+            elif key == "d" and src == "csv":
+                hint = " (for csv, d is the number of features)"
+            problems.add(f"data.{key}", _not_for(key, spec, r, "this scenario has") + hint)
+        if spec.required_when is not None and key not in given and key not in table:
+            selector, values = spec.required_when
+            if r.get(selector) in values:
+                problems.add(f"data.{key}", f"missing; required with source = {_show(src)} ({spec.doc})")
+    feats = given.get("features")
+    if src == "houses" and feats is not None:
+        unknown = [f for f in feats if f not in HOUSE_FEATURES]
+        if unknown:
+            hints = []
+            for f in unknown:
+                near = difflib.get_close_matches(f, HOUSE_FEATURES, n=1, cutoff=0.6)
+                hints.append(f"{_show(f)} (did you mean {_show(near[0])}?)" if near else _show(f))
+            problems.add(
+                "data.features",
+                f"got {', '.join(hints)}; the houses source has columns {_quoted(HOUSE_FEATURES)}",
+            )
+            r.pop("features", None)
+    if src == "csv":
+        target = given.get("target")
+        if feats is not None and target is not None and target in feats:
+            problems.add("data.features", f"lists the target column {_show(target)}; a column cannot predict itself")
+        if "path" in given:
+            r["path"] = (base_dir / given["path"]).resolve() if given["path"] else None
+            if not given["path"]:
+                problems.add("data.path", "got an empty string, expected the CSV file's path")
+        if feats is not None:
+            r["d"] = len(feats)
+        else:
+            r.pop("d", None)
+    if src == "houses":
+        if "features" in r:
+            r["d"] = len(r["features"])
+        else:
+            r.pop("d", None)
+    if src in ("houses", "linear", "classes") and "n" in r and "d" in r and r["n"] * r["d"] > MAX_VALUES:
+        problems.add(
+            "data.n",
+            f"n * d = {r['n']} * {r['d']} = {r['n'] * r['d']:,} values, expected at most {MAX_VALUES:,} "
+            f"({MAX_VALUES * 8 // 1_000_000} MB of float64)",
+        )
+    return r
+
+
+def _validate_model(
+    raw: Mapping[str, Any], data: Mapping[str, Any] | None, problems: _Problems
+) -> dict[str, Any] | None:
+    table = _table(raw, "model", problems, required=False, example="")
+    schema = _schema(ModelSpec)
+    given = _check_keys(table or {}, schema, "model", problems)
+    r = _resolve(schema, given, {}, skip=set(table or {}) - set(given))
+    if "kind" not in r:
+        return None
+    if data is not None:
+        src = data["source"]
+        if r["kind"] == "logistic" and src in ("houses", "linear"):
+            what = "house prices" if src == "houses" else "continuous values"
+            problems.add(
+                "model.kind",
+                f'got "logistic", but source {_show(src)} has {what} as its target, not 0/1 labels; '
+                'use source = "classes" (or a csv with a 0/1 target), or kind = "linear"',
+            )
+        if r["kind"] == "logistic" and data.get("standardize_target"):
+            problems.add(
+                "data.standardize_target",
+                'got true, but model.kind = "logistic" needs 0/1 labels; standardize_target is for regression',
+            )
+    d = data.get("d") if data is not None else None
+    p = d + int(r["fit_intercept"]) if d is not None and "fit_intercept" in r else None
+    if "init" in given:
+        if p is not None and len(given["init"]) != p:
+            layout = "[w_1, ..., w_d, b]" if r["fit_intercept"] else "[w_1, ..., w_d] (fit_intercept = false)"
+            problems.add(
+                "model.init",
+                f"got {len(given['init'])} numbers, expected {p}: {layout} with d = {d} "
+                f"(features: {', '.join(data['features'])})"
+                if data is not None and data.get("features")
+                else f"got {len(given['init'])} numbers, expected {p}: {layout} with d = {d}",
+            )
+    elif p is not None:
+        r["init"] = (0.0,) * p
+    return r
+
+
+def _derive_name(batch_size: int | None) -> str:
+    if batch_size is None:
+        return "full-batch"
+    if batch_size == 1:
+        return "stochastic"
+    return f"mini-batch {batch_size}"
+
+
+def _validate_runs(
+    raw: Mapping[str, Any], data: Mapping[str, Any] | None, top_seed: int, problems: _Problems
+) -> list[dict[str, Any]] | None:
+    train_table = _table(raw, "train", problems, required=False, example="") or {}
+    train_schema = _schema(TrainSpec)
+    run_schema = _schema(RunSpec)
+    train_given = _check_keys(train_table, train_schema, "train", problems)
+    train_bad = set(train_table) - set(train_given)
+
+    if "runs" not in raw:
+        problems.add("runs", "missing; add at least one run, e.g.\n      [[runs]]\n      batch_size = 32")
+        return None
+    runs_raw = raw["runs"]
+    if isinstance(runs_raw, dict):
+        problems.add("runs", "is a single table; write [[runs]] (double brackets) before each run")
+        return None
+    if not isinstance(runs_raw, list) or not all(isinstance(x, dict) for x in runs_raw):
+        problems.add("runs", f"got {_show(runs_raw)}, expected [[runs]] tables, one per run")
+        return None
+    if not runs_raw:
+        problems.add("runs", "is empty; add at least one [[runs]] table with a batch_size")
+        return None
+
+    n = data.get("n") if data is not None and data.get("source") != "csv" else None
+    resolved: list[dict[str, Any] | None] = []
+    run_givens: list[dict[str, Any]] = []
+    for i, run_table in enumerate(runs_raw):
+        prefix = f"runs[{i}]"
+        given = _check_keys(run_table, _RUN_KEYS, prefix, problems)
+        run_givens.append(given)
+        if "batch_size" not in run_table:
+            problems.add(f"{prefix}.batch_size", 'missing; expected "full" or an integer >= 1')
+        merged = {k: v for k, v in train_given.items()}
+        merged.update({k: v for k, v in given.items() if k in train_schema})
+        bad_here = (set(run_table) - set(given)) | {k for k in train_bad if k not in run_table}
+        if any(k in bad_here for k in ("optimizer", "schedule", "epochs")):
+            resolved.append(None)  # defaults would depend on a value already reported
+            continue
+        t = _resolve(train_schema, merged, {}, skip=bad_here)
+        B = given.get("batch_size", "missing") if "batch_size" in run_table else "missing"
+        if B != "missing" and B is not None and n is not None and B > n:
+            problems.add(
+                f"{prefix}.batch_size",
+                f'got {B}, but the data has n = {n} samples; expected "full" or an integer from 1 to {n}',
+            )
+        run = {
+            "name": given.get("name"),
+            "batch_size": B,
+            "seed": given.get("seed", top_seed),
+            "train": t,
+        }
+        resolved.append(run)
+        # Options given in this run that its optimizer or schedule would ignore.
+        for key, value in given.items():
+            spec = train_schema.get(key)
+            if spec is not None and _applies(spec, t) is False:
+                problems.add(f"{prefix}.{key}", _not_for(key, spec, t, "this run has"))
+
+    # Options in [train] that every run inheriting them would ignore.
+    for key in train_given:
+        spec = train_schema[key]
+        heirs = [r["train"] for r, g in zip(resolved, run_givens, strict=True) if r is not None and key not in g]
+        if heirs and all(_applies(spec, t) is False for t in heirs):
+            assert spec.applies is not None
+            selector, values = spec.applies
+            used = sorted({t[selector] for t in heirs})
+            problems.add(
+                f"train.{key}",
+                f"only for {selector} {_one_of(values)}, but the runs that inherit it have "
+                f"{selector} {_one_of(used)}; it would be ignored, so remove it or change {selector}",
+            )
+
+    # learning_rate has no default: in [train] or in every run.
+    if "learning_rate" not in train_table:
+        missing = [i for i, r in enumerate(runs_raw) if "learning_rate" not in r]
+        if len(missing) == len(runs_raw):
+            problems.add(
+                "train.learning_rate",
+                "missing; set it in [train] (for every run) or in each [[runs]], expected a finite number > 0",
+            )
+        else:
+            for i in missing:
+                problems.add(
+                    f"runs[{i}].learning_rate", "missing; set it here or in [train], expected a finite number > 0"
+                )
+
+    # nesterov as torch: needs momentum > 0 and no dampening.
+    for i, (r, g) in enumerate(zip(resolved, run_givens, strict=True)):
+        if r is None:
+            continue
+        t = r["train"]
+        plain = t.get("momentum", 0) <= 0 or t.get("dampening", 0) != 0
+        if t.get("optimizer") == "sgd" and t.get("nesterov") and plain:
+            where = f"runs[{i}].nesterov" if "nesterov" in g else "train.nesterov"
+            problems.add(
+                where,
+                f"nesterov = true needs momentum > 0 and dampening = 0 (as torch.optim.SGD), "
+                f"got momentum = {_show(t.get('momentum'))} and dampening = {_show(t.get('dampening'))}",
+            )
+
+    # Names: given ones must be unique; derived ones are made unique.
+    given_names: dict[str, int] = {}
+    for i, r in enumerate(resolved):
+        if r is not None and r["name"] is not None:
+            if not r["name"].strip():
+                problems.add(f"runs[{i}].name", 'got "", expected a non-empty label (or leave name out)')
+            elif r["name"] in given_names:
+                problems.add(
+                    f"runs[{i}].name",
+                    f"got {_show(r['name'])}, already the name of runs[{given_names[r['name']]}]; names must be unique",
+                )
+            else:
+                given_names[r["name"]] = i
+    taken = set(given_names)
+    pending = [r for r in resolved if r is not None and r["name"] is None and r["batch_size"] != "missing"]
+    base_count: dict[str, int] = {}
+    for r in pending:
+        base = _derive_name(r["batch_size"])
+        base_count[base] = base_count.get(base, 0) + 1
+    for r in pending:
+        base = _derive_name(r["batch_size"])
+        t = r["train"]
+        name = base
+        if base_count[base] > 1 or base in taken:
+            name = f"{base} {t.get('optimizer', '')}, lr {t.get('learning_rate', 0):g}"
+        k = 2
+        candidate = name
+        while candidate in taken:
+            candidate = f"{name} #{k}"
+            k += 1
+        r["name"] = candidate
+        taken.add(candidate)
+    return [r for r in resolved if r is not None] if len(resolved) == len(runs_raw) else None
+
+
+def _validate(raw: Mapping[str, Any], base_dir: Path, default_title: str) -> tuple[dict[str, Any], list[str]]:
+    problems = _Problems()
+    for key in raw:
+        if key not in _TOP_KEYS:
+            _unknown_key(problems, "", key, _TOP_KEYS)
+    top: dict[str, Any] = {}
+    for key in ("title", "description", "seed"):
+        if key in raw:
+            spec = _TOP_KEYS[key]
+            try:
+                top[key] = spec.check(raw[key])
+            except _Bad as bad:
+                problems.bad_value(key, raw[key], spec.check, bad.hint)
+    title = top.get("title") or default_title
+    seed = top.get("seed", 0)
+    data = _validate_data(raw, base_dir, problems)
+    model = _validate_model(raw, data, problems)
+    runs = _validate_runs(raw, data, seed, problems)
+    resolved = {
+        "title": title,
+        "description": top.get("description", ""),
+        "seed": seed,
+        "data": data,
+        "model": model,
+        "runs": runs,
+    }
+    return resolved, problems.items
+
+
+def _build(resolved: Mapping[str, Any], name: str, source_path: Path | None) -> Scenario:
+    data = resolved["data"]
+    data_fields = {k: data.get(k) for k in _schema(DataSpec)}
+    return Scenario(
+        name=name,
+        title=resolved["title"],
+        description=resolved["description"],
+        seed=resolved["seed"],
+        source_path=source_path,
+        data=DataSpec(**data_fields),
+        model=ModelSpec(**resolved["model"]),
+        runs=tuple(
+            RunSpec(name=r["name"], batch_size=r["batch_size"], seed=r["seed"], train=TrainSpec(**r["train"]))
+            for r in resolved["runs"]
+        ),
+    )
+
+
+# =========================================================================================
+# After the data is known
+# =========================================================================================
+
+
+def check_against_data(scenario: Scenario, n: int, d: int) -> None:
+    """Check what depends on the loaded data: batch sizes <= n and ``init`` of length d + b.
+
+    Raises
+    ------
+    ScenarioError
+        Every mismatch, each naming its key (``runs[1].batch_size``, ``model.init``).
+    """
+    problems = _Problems()
+    for i, run in enumerate(scenario.runs):
+        if run.batch_size is not None and run.batch_size > n:
+            problems.add(
+                f"runs[{i}].batch_size",
+                f'got {run.batch_size}, but the data has n = {n} samples; expected "full" or an integer from 1 to {n}',
+            )
+    p = d + int(scenario.model.fit_intercept)
+    if len(scenario.model.init) != p:
+        layout = "[w_1, ..., w_d, b]" if scenario.model.fit_intercept else "[w_1, ..., w_d]"
+        problems.add("model.init", f"got {len(scenario.model.init)} numbers, expected {p}: {layout} with d = {d}")
+    if problems.items:
+        _raise(scenario.label, problems.items)
+
