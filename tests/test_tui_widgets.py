@@ -13,7 +13,7 @@ from gdviz.tui.chart import ChartSpec, LineChart, Series
 from gdviz.tui.panels import format_coef, model_line
 from gdviz.tui.state import SPEEDS, Playback, RunInfo
 from gdviz.history import HistoryChunk
-from gdviz.tui.surface import Surface, heat_levels, resample
+from gdviz.surface import Surface
 from gdviz.tui.surface_view import PathSpec, SurfaceView
 
 
@@ -148,19 +148,6 @@ def bowl_surface() -> Surface:
     gy = np.linspace(1, -1, ny)
     Z = gx[None, :] ** 2 + gy[:, None] ** 2 + 0.1
     return Surface(np.zeros(2), np.eye(2), -2.0, 2.0, -1.0, 1.0, Z, (0.0, 0.0), "w", "b", "bowl", version=1)
-
-
-def test_heat_levels_put_the_minimum_in_the_lowest_band():
-    s = bowl_surface()
-    bands = heat_levels(s.Z, 10)
-    assert bands.min() == 0 and bands.max() == 9
-    assert bands[np.unravel_index(np.argmin(s.Z), s.Z.shape)] == 0
-
-
-def test_resample_keeps_the_corners():
-    Z = np.arange(12.0).reshape(3, 4)
-    R = resample(Z, 6, 8)
-    assert R[0, 0] == 0 and R[-1, -1] == 11
 
 
 @pytest.mark.parametrize("contours", [False, True])

@@ -33,7 +33,7 @@ from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceR
 from gdviz.tui.panels import RunColumn, StatsTable, StatusLine, model_line
 from gdviz.tui.screens import ErrorScreen, ForkScreen, ForkSettings, HelpScreen
 from gdviz.tui.state import Playback, RunInfo, format_speed
-from gdviz.tui.surface import Surface, param_names
+from gdviz.surface import Surface, param_names
 from gdviz.tui.surface_view import PathSpec
 from gdviz.tui.worker import EngineDriver, ForkRequest, Pacer, precompute
 

@@ -12,7 +12,7 @@ from textual.message import Message
 
 from gdviz.history import HistoryChunk
 from gdviz.tui.state import RunInfo
-from gdviz.tui.surface import Surface
+from gdviz.surface import Surface
 
 
 @dataclass

@@ -20,7 +20,7 @@ from textual.strip import Strip
 from gdviz.tui import braille as B
 from gdviz.tui.canvas import BLANK, LinesWidget, merge_cells
 from gdviz.tui.colors import HEAT_LEVELS, OPTIMUM_GLYPH, RGB, heat_palette, mix, style
-from gdviz.tui.surface import Surface, heat_levels, resample
+from gdviz.surface import Surface, heat_levels, resample
 
 PALETTE = heat_palette(HEAT_LEVELS)
 HALF = "▀"

@@ -18,7 +18,7 @@ import numpy as np
 
 from gdviz.tui.fork import fork_run, run_info
 from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
-from gdviz.tui.surface import Surface, compute_surface
+from gdviz.surface import Surface, compute_surface
 
 #: Seconds of playback the engine computes ahead of the clock.
 LOOKAHEAD_SECONDS = 1.5

@@ -3,8 +3,10 @@
 With two parameters ``(w, b)`` the plane is the parameter space itself. With more, it is the
 plane through the optimum (the exact least-squares solution for linear models, the best
 final point otherwise) spanned by the two principal directions of the runs' trajectories,
-centred at that optimum. The grid is computed once per plane (in the engine's worker thread:
-for a logistic model each point is a pass over the data) and resampled by the widgets.
+centred at that optimum. The grid is computed once per plane (for a logistic model each point
+is a pass over the data); views resample it to their size.
+
+NumPy only: the terminal app draws it, and sweeps and exports use it without the app.
 """
 
 from __future__ import annotations
@@ -196,9 +198,8 @@ def heat_levels(Z: np.ndarray, levels: int, floor: float | None = None) -> np.nd
     lo = math.log10(top) - 4.0  # four decades of depth below the highest point
     with np.errstate(all="ignore"):
         v = (np.log10(np.maximum(rel, 10**lo)) - lo) / (math.log10(top) - lo)
-    band = np.floor(v * levels).astype(np.int64)
-    band = np.where(np.isfinite(z), np.clip(band, 0, levels - 1), levels - 1)
-    return band
+    v = np.where(np.isfinite(v), v, 1.0)  # non-finite losses: the top band (and no NaN cast)
+    return np.clip(np.floor(v * levels).astype(np.int64), 0, levels - 1)
 
 
 def resample(Z: np.ndarray, ny: int, nx: int) -> np.ndarray:
