@@ -11,7 +11,8 @@ import pytest
 from gdviz.tui import braille as B
 from gdviz.tui.chart import ChartSpec, LineChart, Series
 from gdviz.tui.panels import format_coef, model_line
-from gdviz.tui.state import SPEEDS, Playback, RunInfo
+from gdviz.tui.runinfo import RunInfo
+from gdviz.tui.state import SPEEDS, Playback
 from gdviz.history import HistoryChunk
 from gdviz.surface import Surface
 from gdviz.tui.surface_view import PathSpec, SurfaceView
@@ -186,7 +187,7 @@ def test_the_model_line_is_in_original_units():
 
 
 def playback_with_points(epochs: list[float], done: bool = False) -> Playback:
-    pb = Playback([RunInfo(0, "r", "mini-batch", 4, 2, 3, "sgd", 0.1)], p=2)
+    pb = Playback([RunInfo(0, "r", "mini-batch", 4, 2, 3, "sgd", 0.1, memory_per_step=0)], p=2)
     k = len(epochs)
     e = np.asarray(epochs, float)
     pb.traces[0].append(

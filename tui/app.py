@@ -31,11 +31,13 @@ from gdviz.tui.braille import nice_ticks
 from gdviz.tui.export import export_history
 from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
 from gdviz.tui.panels import RunColumn, StatsTable, StatusLine, model_line
-from gdviz.tui.screens import ErrorScreen, ForkScreen, ForkSettings, HelpScreen
-from gdviz.tui.state import Playback, RunInfo, format_speed
+from gdviz.tui.fork import ForkRequest, ForkSettings, forked_spec, train_fork
+from gdviz.tui.runinfo import planned_run, run_info
+from gdviz.tui.screens import ErrorScreen, ForkScreen, HelpScreen
+from gdviz.tui.state import Playback, format_speed
 from gdviz.surface import Surface, param_names
 from gdviz.tui.surface_view import PathSpec
-from gdviz.tui.worker import EngineDriver, ForkRequest, Pacer, precompute
+from gdviz.tui.worker import EngineDriver, Pacer, precompute
 
 #: Below this terminal size the app shows a message instead of a squeezed drawing.
 MIN_SIZE = (64, 20)
@@ -146,7 +148,7 @@ class GdvizApp(App[int]):
         self.fit_intercept = bool(scenario.model.fit_intercept)
         self.p = self.d + int(self.fit_intercept)
         self.param_names = param_names(dataset.feature_names, self.fit_intercept)
-        infos = [self._spec_info(i, spec) for i, spec in enumerate(scenario.runs)]
+        infos = [run_info(planned_run(i, spec, n=self.n, d=self.d, p=self.p)) for i, spec in enumerate(scenario.runs)]
         self.playback = Playback(infos, self.p)
         self._forks = [0] * len(infos)
         self._proj_cache = {}
@@ -154,23 +156,8 @@ class GdvizApp(App[int]):
         if self.frozen:
             self._load_frozen()
 
-    def _spec_info(self, i: int, spec) -> RunInfo:  # type: ignore[no-untyped-def]
-        t = spec.train
-        return RunInfo(
-            index=i,
-            name=spec.name,
-            method=spec.method(self.n),
-            batch=spec.effective_batch(self.n),
-            updates_per_epoch=spec.updates_per_epoch(self.n),
-            epochs=int(t.epochs),
-            optimizer=t.optimizer,
-            learning_rate=float(t.learning_rate),
-            target_loss=t.target_loss,
-        )
-
     def _load_frozen(self) -> None:
         from gdviz.history import HistoryChunk
-        from gdviz.tui.fork import run_info
 
         engine, surface, _ = self._precomputed if self._precomputed is not None else precompute(
             self.scenario, self.dataset, target=self.requested_target)  # fmt: skip
@@ -178,7 +165,7 @@ class GdvizApp(App[int]):
         self.target = engine.target
         self.target_note = engine.target_note
         pb = self.playback
-        pb.infos = [run_info(engine, r) for r in engine.runs]
+        pb.infos = [run_info(r) for r in engine.runs]
         for r, trace in zip(engine.runs, pb.traces):
             h = r.history
             trace.append(HistoryChunk(r.index, h.step, h.epoch, h.seconds, h.loss, h.full_loss, h.noise, h.params,
@@ -601,41 +588,26 @@ class GdvizApp(App[int]):
         trace.offset_step, trace.offset_epoch, trace.offset_seconds = step, epoch, seconds
         self._forks[i] += 1
         self._proj_cache.pop(i, None)
-        new_batch = min(settings.batch_size, self.n)
-        method = "full-batch" if new_batch >= self.n else "stochastic" if new_batch == 1 else "mini-batch"
-        pb.infos[i] = RunInfo(
-            index=i, name=info.name, method=method, batch=new_batch,
-            updates_per_epoch=-(-self.n // new_batch), epochs=info.epochs, optimizer=settings.optimizer,
-            learning_rate=settings.learning_rate, memory_per_step=info.memory_per_step,
-            target_loss=info.target_loss, forked_at=epoch,
-        )  # fmt: skip
+        # Until the engine has made the fork: what it will be (the same facts, from its spec).
+        planned = planned_run(i, forked_spec(self.scenario.runs[i], self.n, settings), n=self.n, d=self.d, p=self.p)
+        pb.infos[i] = run_info(planned, forked_at=epoch)
+        request = ForkRequest(i, params, remaining, settings, epoch)
         if self.frozen or self.driver is None:
-            self._fork_sync(i, params, remaining, settings, epoch)
+            self._fork_sync(request)
         else:
-            self.driver.requests.put(
-                ForkRequest(i, params, remaining, settings.learning_rate, settings.batch_size, settings.optimizer, epoch, info.epochs)
-            )
+            self.driver.requests.put(request)
         self.draw(force=True)
-        self.notify(f"{info.name} forked at epoch {epoch:.3g}: lr {settings.learning_rate:g}, B={new_batch}, {settings.optimizer}")
+        self.notify(f"{info.name} forked at epoch {epoch:.3g}: lr {settings.learning_rate:g}, B={pb.infos[i].batch}, {settings.optimizer}")
 
-    def _fork_sync(self, i: int, params: np.ndarray, remaining: float, settings: ForkSettings, epoch: float) -> None:
+    def _fork_sync(self, request: ForkRequest) -> None:
         """Frozen app: train the fork to its end right here (no worker)."""
         from gdviz.engine import Engine
-        from gdviz.tui.fork import fork_run, run_info
 
         engine = Engine(self.scenario, self.dataset, target=self.requested_target)
-        run = fork_run(engine, i, params, remaining, learning_rate=settings.learning_rate,
-                       batch_size=settings.batch_size, optimizer=settings.optimizer)  # fmt: skip
-        while not run.done:
-            chunk = engine.advance_run(run, 10_000)
-            run.history.append(chunk)
-            if self.frozen:
-                cost = 2e-6 + 1e-8 * run.batch
-                chunk = chunk.__class__(**{**chunk.__dict__, "seconds": chunk.step * cost})
-            self.playback.traces[i].append(chunk)
-        info = run_info(engine, run, forked_at=epoch)
-        info.epochs = self.playback.infos[i].epochs
-        self.playback.infos[i] = info
+        run, chunks = train_fork(engine, request, fixed_cost=self.frozen)
+        for chunk in chunks:
+            self.playback.traces[request.run].append(chunk)
+        self.playback.infos[request.run] = run_info(run, forked_at=request.forked_at)
 
     # --- the command palette ----------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen):  # type: ignore[no-untyped-def]

@@ -1,18 +1,44 @@
 """Forking a run: new learning rate, batch size or optimizer, continuing from a given point.
 
-The engine builds the new run (:meth:`gdviz.engine.Engine.fork_run`); this module checks
-the form's choices and describes the run for the UI. The UI shifts the new run's step, epoch and seconds
-by the fork point (see :class:`gdviz.tui.state.RunTrace`), so its curves continue.
+The engine builds the new run (:meth:`gdviz.engine.Engine.fork_run`); this module checks the
+form's choices, says what the forked run will be until the engine has made it
+(:func:`forked_spec`), and trains a fork on the spot for a frozen app (:func:`train_fork`).
+The UI shifts the new run's step, epoch and seconds by the fork point (see
+:class:`gdviz.tui.state.RunTrace`), so its curves continue.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import numpy as np
 
 from gdviz.engine import Engine, Run
-from gdviz.tui.state import RunInfo
+from gdviz.history import HistoryChunk
+from gdviz.scenario import RunSpec
 
 OPTIMIZER_CHOICES = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
+
+
+@dataclass(frozen=True)
+class ForkSettings:
+    """What the fork form asks for."""
+
+    learning_rate: float
+    batch_size: int
+    optimizer: str
+
+
+@dataclass(frozen=True)
+class ForkRequest:
+    """Fork run ``run`` at ``params`` (reached at epoch ``forked_at``) for ``remaining_epochs``."""
+
+    run: int
+    params: np.ndarray
+    remaining_epochs: float
+    settings: ForkSettings
+    forked_at: float
 
 
 def fork_run(
@@ -40,19 +66,33 @@ def fork_run(
     return engine.fork_run(index, params, remaining_epochs, batch_size=batch_size, **changes)
 
 
-def run_info(engine: Engine, run: Run, forked_at: float | None = None) -> RunInfo:
-    """The UI's fixed figures for ``run``."""
-    t = run.spec.train
-    return RunInfo(
-        index=run.index,
-        name=run.name,
-        method=run.method,
-        batch=run.batch,
-        updates_per_epoch=run.updates_per_epoch,
-        epochs=int(t.epochs),
-        optimizer=t.optimizer,
-        learning_rate=float(t.learning_rate),
-        memory_per_step=engine.memory_per_step(run),
-        target_loss=t.target_loss,
-        forked_at=forked_at,
-    )
+def fork_request(engine: Engine, request: ForkRequest) -> Run:
+    """Make the fork ``request`` asks for in ``engine``; returns the new run."""
+    s = request.settings
+    return fork_run(engine, request.run, request.params, request.remaining_epochs,
+                    learning_rate=s.learning_rate, batch_size=s.batch_size, optimizer=s.optimizer)  # fmt: skip
+
+
+def forked_spec(spec: RunSpec, n: int, settings: ForkSettings) -> RunSpec:
+    """The spec of ``spec`` forked with ``settings`` on ``n`` samples, as the engine will make it."""
+    batch = None if settings.batch_size >= n else int(settings.batch_size)
+    train = dataclasses.replace(spec.train, learning_rate=float(settings.learning_rate), optimizer=settings.optimizer)
+    return dataclasses.replace(spec, batch_size=batch, train=train)
+
+
+def train_fork(engine: Engine, request: ForkRequest, *, fixed_cost: bool) -> tuple[Run, list[HistoryChunk]]:
+    """Make the fork in ``engine`` and train it to its end now (a frozen app has no worker).
+
+    With ``fixed_cost`` the measured seconds are replaced by the frozen app's cost model
+    (:func:`gdviz.tui.worker.precompute`), so its drawings do not vary.
+    """
+    run = fork_request(engine, request)
+    chunks = []
+    while not run.done:
+        chunk = engine.advance_run(run, 10_000)
+        run.history.append(chunk)
+        if fixed_cost:
+            cost = 2e-6 + 1e-8 * run.batch
+            chunk = dataclasses.replace(chunk, seconds=chunk.step * cost)
+        chunks.append(chunk)
+    return run, chunks

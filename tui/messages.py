@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from gdviz.history import HistoryChunk
-from gdviz.tui.state import RunInfo
+from gdviz.tui.runinfo import RunInfo
 from gdviz.surface import Surface
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -11,8 +9,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from gdviz.tui.fork import OPTIMIZER_CHOICES
-from gdviz.tui.state import RunInfo
+from gdviz.tui.fork import OPTIMIZER_CHOICES, ForkSettings
+from gdviz.tui.runinfo import RunInfo
 
 KEYS = [
     ("space", "pause / resume"),
@@ -84,13 +82,6 @@ class ErrorScreen(Screen[None]):
     def action_restart(self) -> None:
         self.dismiss()
         self.app.action_restart()  # type: ignore[attr-defined]
-
-
-@dataclass
-class ForkSettings:
-    learning_rate: float
-    batch_size: int
-    optimizer: str
 
 
 class ForkScreen(ModalScreen[ForkSettings | None]):

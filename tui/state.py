@@ -15,33 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdviz.history import History, HistoryChunk
+from gdviz.tui.runinfo import RunInfo
 
 #: Playback speeds offered by ``+`` and ``-``.
 SPEEDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 #: At 1× the longest run's epochs play in this many seconds.
 SECONDS_AT_1X = 20.0
-
-
-@dataclass
-class RunInfo:
-    """A run's fixed figures, as the column titles and the stats table show them."""
-
-    index: int
-    name: str
-    method: str
-    batch: int
-    updates_per_epoch: int
-    epochs: int
-    optimizer: str
-    learning_rate: float
-    memory_per_step: int = 0
-    target_loss: float | None = None
-    forked_at: float | None = None  # epoch of the last fork, if any
-
-    @property
-    def title(self) -> str:
-        lr = f"{self.learning_rate:g}"
-        return f"{self.name} · B={self.batch} · {self.optimizer} · lr {lr}"
 
 
 @dataclass

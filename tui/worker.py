@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gdviz.tui.fork import fork_run, run_info
+from gdviz.tui.fork import ForkRequest, fork_request
+from gdviz.tui.runinfo import run_info
 from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
 from gdviz.surface import Surface, compute_surface
 
@@ -37,18 +38,6 @@ class Pacer:
     @property
     def horizon(self) -> float:
         return self.clock + max(0.25, LOOKAHEAD_SECONDS * self.epochs_per_second)
-
-
-@dataclass
-class ForkRequest:
-    run: int
-    params: np.ndarray
-    remaining_epochs: float
-    learning_rate: float | None
-    batch_size: int | None
-    optimizer: str | None
-    forked_at: float
-    epochs: int
 
 
 def target_label(engine) -> str:  # type: ignore[no-untyped-def]
@@ -104,7 +93,7 @@ class EngineDriver:
         engine = Engine(self.scenario, self.dataset, target=self.target)
         self.engine = engine
         self.forks = [0] * len(engine.runs)
-        infos = [run_info(engine, r) for r in engine.runs]
+        infos = [run_info(r) for r in engine.runs]
         initial = []
         for r in engine.runs:
             h = r.history
@@ -144,14 +133,9 @@ class EngineDriver:
                 return
             engine = self.engine
             assert engine is not None
-            run = fork_run(
-                engine, req.run, req.params, req.remaining_epochs,
-                learning_rate=req.learning_rate, batch_size=req.batch_size, optimizer=req.optimizer,
-            )  # fmt: skip
+            run = fork_request(engine, req)
             self.forks[req.run] += 1
-            info = run_info(engine, run, forked_at=req.forked_at)
-            info.epochs = req.epochs
-            post(Forked(self.generation, req.run, info))
+            post(Forked(self.generation, req.run, run_info(run, forked_at=req.forked_at)))
 
     # --- the surface -----------------------------------------------------------------------------
     def _trajectories(self) -> list[np.ndarray]:
