@@ -63,12 +63,6 @@ class Surface:
         )
 
 
-def param_names(feature_names: tuple[str, ...] | list[str], fit_intercept: bool) -> list[str]:
-    """``w_<feature>`` for each weight, then ``b``."""
-    names = [f"w_{f}" for f in feature_names]
-    return names + ["b"] if fit_intercept else names
-
-
 def _finite_rows(a: np.ndarray) -> np.ndarray:
     return a[np.all(np.isfinite(a), axis=1)] if len(a) else a
 
@@ -85,7 +79,8 @@ def compute_surface(
     Parameters
     ----------
     engine : gdviz.engine.Engine
-        Supplies ``p``, ``init``, ``theta_star`` (linear) and ``full_loss``.
+        Supplies ``p``, ``init``, ``theta_star`` (linear), ``full_loss`` and the parameter
+        names (``model.param_names``).
     trajectories : list of float64[k, p]
         Each run's recorded parameters so far.
     exclude : set of int
@@ -104,7 +99,7 @@ def compute_surface(
         losses = engine.full_loss(np.asarray(finals))
         center = np.asarray(finals[int(np.nanargmin(losses))], dtype=np.float64)
         optimum_label = "best point so far"
-    names = param_names(engine.dataset.feature_names, engine.fit_intercept)
+    names = engine.model.param_names(engine.dataset.feature_names)
     if p == 2:
         origin = np.zeros(2)
         basis = np.eye(2)

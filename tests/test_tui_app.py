@@ -108,6 +108,8 @@ async def test_e_exports_csv_and_json_named_after_the_scenario(app, tmp_path):
     doc = json.loads(json_path.read_text(), parse_constant=lambda c: pytest.fail(f"non-finite {c}"))
     assert [r["name"] for r in doc["runs"]] == ["full-batch", "stochastic", "mini-batch 32"]
     assert doc["runs"][0]["history"]["epoch"][-1] == 30.0
+    facts = [(r["updates_per_epoch"], r["memory_per_step"]) for r in doc["runs"]]
+    assert facts == [(i.updates_per_epoch, i.memory_per_step) for i in app.playback.infos]
     header = csv_path.read_text().splitlines()[0]
     assert header == "run,step,epoch,seconds,loss,full_loss,w_size_sqft,b"
 
@@ -208,6 +210,16 @@ async def test_a_diverged_run_says_so_in_its_column(tmp_path):
         col = app.screen.query_one(f"#run-{diverged[0]}", RunColumn)
         assert col.border_subtitle.startswith("diverged at step ")
         assert "diverged at step" in col.surface_view.message
+
+
+async def test_the_status_line_shows_the_selected_runs_fitted_model_in_original_units(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab")
+        h = app.playback.traces[1].history
+        params = h.params[app.playback.traces[1].cursor(app.playback.clock) - 1]
+        line = app.model.fitted_line(app.dataset, params)
+        assert line.startswith("price = ") and "·size_sqft + " in line
+        assert app.status_text().endswith(f"◆ {line}")
 
 
 async def test_the_palette_offers_the_bundled_scenarios(app):

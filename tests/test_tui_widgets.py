@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from gdviz.tui import braille as B
 from gdviz.tui.chart import ChartSpec, LineChart, Series
-from gdviz.tui.panels import format_coef, model_line
 from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import SPEEDS, Playback
 from gdviz.history import HistoryChunk
@@ -171,19 +169,6 @@ def test_the_surface_panel_says_when_a_run_diverged():
     view.surface = bowl_surface()
     view.message = "diverged at step 7"
     assert any("diverged at step 7" in line for line in text_of(view.build(30, 9)))
-
-
-def test_coefficients_group_thousands_with_spaces():
-    assert format_coef(89598.3) == "89 598"
-    assert format_coef(139.24) == "139.2"
-
-
-def test_the_model_line_is_in_original_units():
-    ds = SimpleNamespace(
-        feature_names=("size",), target_name="price", to_original_units=lambda p: np.array([139.2, 89598.0])
-    )
-    assert model_line(ds, np.array([0.9, 0.0]), "linear", True) == "price = 139.2·size + 89 598"
-    assert model_line(ds, np.array([0.9, 0.0]), "logistic", True).startswith("P(price) = σ(")
 
 
 def playback_with_points(epochs: list[float], done: bool = False) -> Playback:

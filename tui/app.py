@@ -30,12 +30,13 @@ from gdviz.tui.colors import run_color, run_marker, run_pattern, PATTERN_GLYPHS
 from gdviz.tui.braille import nice_ticks
 from gdviz.tui.export import export_history
 from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
-from gdviz.tui.panels import RunColumn, StatsTable, StatusLine, model_line
+from gdviz.tui.panels import RunColumn, StatsTable, StatusLine
 from gdviz.tui.fork import ForkRequest, ForkSettings, forked_spec, train_fork
 from gdviz.tui.runinfo import planned_run, run_info
 from gdviz.tui.screens import ErrorScreen, ForkScreen, HelpScreen
 from gdviz.tui.state import Playback, format_speed
-from gdviz.surface import Surface, param_names
+from gdviz.models import Model
+from gdviz.surface import Surface
 from gdviz.tui.surface_view import PathSpec
 from gdviz.tui.worker import EngineDriver, Pacer, precompute
 
@@ -137,6 +138,8 @@ class GdvizApp(App[int]):
         self._frozen_clock = clock
         self._precomputed = precomputed
         self.surface: Surface | None = None
+        #: The engine's model description (fitted line, parameter names); None until it exists.
+        self.model: Model | None = None
         self._load(scenario, dataset)
 
     # --- set-up ----------------------------------------------------------------------------------
@@ -147,7 +150,6 @@ class GdvizApp(App[int]):
         self.n, self.d = int(n), int(d)
         self.fit_intercept = bool(scenario.model.fit_intercept)
         self.p = self.d + int(self.fit_intercept)
-        self.param_names = param_names(dataset.feature_names, self.fit_intercept)
         infos = [run_info(planned_run(i, spec, n=self.n, d=self.d, p=self.p)) for i, spec in enumerate(scenario.runs)]
         self.playback = Playback(infos, self.p)
         self._forks = [0] * len(infos)
@@ -164,6 +166,7 @@ class GdvizApp(App[int]):
         self._precomputed = None
         self.target = engine.target
         self.target_note = engine.target_note
+        self.model = engine.model
         pb = self.playback
         pb.infos = [run_info(r) for r in engine.runs]
         for r, trace in zip(engine.runs, pb.traces):
@@ -235,6 +238,7 @@ class GdvizApp(App[int]):
             return
         self.phase = ""
         self.playback.infos = message.infos
+        self.model = message.model
         for chunk in message.initial:
             self.playback.traces[chunk.run].append(chunk)
         self._set_target(message.target, message.target_label, message.target_note)
@@ -437,11 +441,11 @@ class GdvizApp(App[int]):
         ]
         sel = min(self.selected, len(pb.traces) - 1)
         trace = pb.traces[sel] if pb.traces else None
-        if trace is not None and len(trace.history):
+        if trace is not None and len(trace.history) and self.model is not None:
             k = trace.cursor(pb.clock)
             params = trace.history.params[k - 1]
             if np.all(np.isfinite(params)):
-                parts.append(f"{run_marker(sel)} {model_line(self.dataset, params, sc.model.kind, self.fit_intercept)}")
+                parts.append(f"{run_marker(sel)} {self.model.fitted_line(self.dataset, params)}")
         return " · ".join(parts)
 
     # --- size ---------------------------------------------------------------------------------------
@@ -518,9 +522,12 @@ class GdvizApp(App[int]):
         self.apply_size()
 
     def action_export(self) -> None:
+        if self.model is None:
+            self.notify("nothing to export yet: the engine has not started", severity="warning")
+            return
         try:
             csv_path, json_path = export_history(
-                self.playback, self.scenario, self.dataset, self.export_dir, self.param_names, self.target
+                self.playback, self.scenario, self.dataset, self.model, self.export_dir, self.target
             )
         except OSError as exc:
             self.notify(f"export failed: {exc}", severity="error")

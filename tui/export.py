@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gdviz.models import Model
 from gdviz.report import finite_or_none, history_document
 from gdviz.tui.state import Playback
 
@@ -21,14 +22,17 @@ def export_paths(scenario_name: str, directory: Path) -> tuple[Path, Path]:
 
 
 def export_history(
-    playback: Playback, scenario, dataset, directory: Path, param_names: list[str], target: str = "cpu"  # type: ignore[no-untyped-def]
+    playback: Playback, scenario, dataset, model: Model, directory: Path, target: str = "cpu"  # type: ignore[no-untyped-def]
 ) -> tuple[Path, Path]:
-    """Write ``gdviz-<scenario>-history.csv`` and ``.json`` into ``directory``; return both paths."""
+    """Write ``gdviz-<scenario>-history.csv`` and ``.json`` into ``directory``; return both paths.
+
+    ``model`` (the engine's) names the parameters and converts them to original units.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = export_paths(scenario.name, directory)
     with csv_path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["run", "step", "epoch", "seconds", "loss", "full_loss", *param_names])
+        w.writerow(["run", "step", "epoch", "seconds", "loss", "full_loss", *model.param_names(dataset.feature_names)])
         for info, trace in zip(playback.infos, playback.traces):
             h = trace.history
             for k in range(len(h)):
@@ -55,8 +59,9 @@ def export_history(
             "updates_per_epoch": info.updates_per_epoch,
             "optimizer": info.optimizer,
             "learning_rate": info.learning_rate,
+            "memory_per_step": info.memory_per_step,
             "final_params": finite_or_none(final) if final is not None else None,
-            "final_params_original_units": finite_or_none(dataset.to_original_units(final)) if final is not None else None,
+            "final_params_original_units": finite_or_none(model.to_original_units(dataset, final)) if final is not None else None,
             "final_loss": finite_or_none(float(h.full_loss[-1])) if len(h) else None,
             "diverged": trace.diverged_step is not None,
             "diverged_step": trace.diverged_step,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from gdviz.history import HistoryChunk
+from gdviz.models import Model
 from gdviz.tui.runinfo import RunInfo
 from gdviz.surface import Surface
 
@@ -29,10 +30,10 @@ class Phase(EngineMessage):
 
 @dataclass
 class EngineReady(EngineMessage):
-    """The engine exists: each run's fixed figures, the parameter count, the initial points."""
+    """The engine exists: each run's fixed figures, the model's description, the initial points."""
 
     infos: list[RunInfo]
-    p: int
+    model: Model
     target: str
     initial: list[HistoryChunk]
     target_label: str = ""  # "cpu (16 threads)" or the GPU's name

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from rich.table import Table
 from rich.text import Text
@@ -68,42 +66,6 @@ class RunColumn(Vertical):
 
     def on_click(self) -> None:
         self.app.select_run(self.index)  # type: ignore[attr-defined]
-
-
-def format_coef(x: float) -> str:
-    """A coefficient for the model line: 4 significant digits, thousands grouped by spaces."""
-    if not math.isfinite(x):
-        return "nan"
-    a = abs(x)
-    if a >= 1e4 and a < 1e15:
-        return f"{round(x):,}".replace(",", " ")
-    return f"{x:.4g}"
-
-
-def model_line(dataset, params: np.ndarray, kind: str, fit_intercept: bool, max_terms: int = 3) -> str:  # type: ignore[no-untyped-def]
-    """The fitted model in original units, e.g. ``price = 139.2·size_sqft + 89 598``."""
-    try:
-        orig = np.asarray(dataset.to_original_units(params), dtype=np.float64)
-    except Exception:
-        orig = np.asarray(params, dtype=np.float64)
-    names = list(dataset.feature_names)
-    d = len(names)
-    parts: list[tuple[float, str]] = [(float(orig[j]), f"·{names[j]}") for j in range(min(d, max_terms))]
-    rest = d - min(d, max_terms)
-    if fit_intercept and len(orig) > d:
-        parts.append((float(orig[d]), ""))
-    text = ""
-    for k, (v, name) in enumerate(parts):
-        if k == 0:
-            text = f"{format_coef(v)}{name}"
-        else:
-            sign = "−" if v < 0 else "+"
-            text += f" {sign} {format_coef(abs(v))}{name}"
-        if k == min(d, max_terms) - 1 and rest:
-            text += f" + … ({rest} more)"
-    if kind == "logistic":
-        return f"P({dataset.target_name}) = σ({text})"
-    return f"{dataset.target_name} = {text}"
 
 
 def stats_rows(pb: Playback) -> list[list[str]]:

@@ -104,7 +104,7 @@ class EngineDriver:
                              h.full_loss.copy(), h.noise.copy(), h.params.copy(), r.done, r.diverged_step)
             )  # fmt: skip
         where = (engine.target, engine.target_note)
-        post(EngineReady(gen, infos, engine.p, engine.target, initial, target_label(engine), engine.target_note))
+        post(EngineReady(gen, infos, engine.model, engine.target, initial, target_label(engine), engine.target_note))
         self._replan(post, force=True)
         while not self.stop.is_set():
             self._serve_requests(post)
