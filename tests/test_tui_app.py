@@ -16,7 +16,8 @@ import pytest
 
 from gdviz.data import build_dataset
 from gdviz.scenario import load_scenario
-from gdviz.tui.app import GdvizApp, MainScreen
+from gdviz.tui.app import GdvizApp
+from gdviz.tui.main_screen import MainScreen
 from gdviz.tui.panels import RunColumn, StatsTable
 from gdviz.tui.screens import ErrorScreen, ForkScreen, HelpScreen
 from gdviz.tui.state import SPEEDS
@@ -147,6 +148,34 @@ async def test_tab_and_arrows_select_a_run(app):
         assert app.screen.query_one("#run-2", RunColumn).has_class("selected")
 
 
+def posted(seen, kind) -> list:
+    """The distinct messages of ``kind`` in a message hook's record (one per bubbling step)."""
+    return list({id(m): m for m in seen if isinstance(m, kind)}.values())
+
+
+async def test_clicking_a_run_column_posts_run_selected_and_the_app_selects_it(app):
+    seen = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        assert app.selected == 0
+        await pilot.click("#run-2")
+        await pilot.pause()
+        assert [m.index for m in posted(seen, RunColumn.RunSelected)] == [2]
+        assert app.selected == 2
+        assert app.screen.query_one("#run-2", RunColumn).has_class("selected")
+        assert not app.screen.query_one("#run-0", RunColumn).has_class("selected")
+        assert app.status_text().split(" · ")[-1].startswith("■ price = ")  # the selected run's model
+
+
+async def test_a_click_on_the_curve_selects_its_column_too(app):
+    """Clicks anywhere in a column (here its loss curve) bubble up to the column."""
+    seen = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await pilot.click("#run-1 .curve")
+        await pilot.pause()
+        assert [m.index for m in posted(seen, RunColumn.RunSelected)] == [1]
+        assert app.selected == 1
+
+
 async def test_enter_forks_the_selected_run_from_the_current_point(app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("tab", "tab")  # mini-batch 32
@@ -209,7 +238,7 @@ async def test_a_diverged_run_says_so_in_its_column(tmp_path):
         assert diverged
         col = app.screen.query_one(f"#run-{diverged[0]}", RunColumn)
         assert col.border_subtitle.startswith("diverged at step ")
-        assert "diverged at step" in col.surface_view.message
+        assert "diverged at step" in col.surface_view.frame.message
 
 
 async def test_the_status_line_shows_the_selected_runs_fitted_model_in_original_units(app):
@@ -358,6 +387,25 @@ async def test_an_exception_in_the_worker_shows_an_error_screen(houses, monkeypa
     assert app.return_code == 0
 
 
+async def test_r_on_the_error_screen_restarts_the_engine(houses, monkeypatch):
+    import gdviz.engine
+
+    def broken(dtypes):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(gdviz.engine, "warm_up", broken)
+    scenario, dataset, _ = houses
+    app = GdvizApp(scenario, dataset)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await _until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=5.0)
+        assert app.generation == 1
+        await pilot.press("r")
+        assert app.generation == 2  # dismissed with True: the app restarted the runs
+        assert await _until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=5.0)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
 async def test_no_color_draws_contours_markers_and_line_styles(houses, monkeypatch):
     """NO_COLOR: the heat map becomes contour lines and every frame still renders."""
     monkeypatch.setenv("NO_COLOR", "1")
@@ -366,7 +414,7 @@ async def test_no_color_draws_contours_markers_and_line_styles(houses, monkeypat
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.plain
-        assert app.screen.query_one(RunColumn).surface_view.contours
+        assert app.screen.query_one(RunColumn).surface_view.frame.contours
         app.screen._compositor.render_update(full=True)  # through Textual's monochrome filter
         svg = app.export_screenshot()
         assert "╍╍" in svg or "&#9549;" in svg  # the legend shows each run's line style

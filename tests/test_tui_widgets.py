@@ -13,7 +13,7 @@ from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import SPEEDS, Playback
 from gdviz.history import HistoryChunk
 from gdviz.surface import Surface
-from gdviz.tui.surface_view import PathSpec, SurfaceView
+from gdviz.tui.surface_view import PathSpec, SurfaceFrame, SurfaceView
 
 
 def text_of(rows) -> list[str]:
@@ -152,10 +152,8 @@ def bowl_surface() -> Surface:
 @pytest.mark.parametrize("contours", [False, True])
 def test_the_surface_panel_marks_the_optimum_and_the_current_point(contours):
     view = SurfaceView()
-    view.surface = bowl_surface()
-    view.contours = contours
     xy = np.array([[-1.5, 0.8], [-1.0, 0.5], [-0.5, 0.25]])
-    view.path = PathSpec(xy, (255, 0, 0), "●", key=3)
+    view.frame = SurfaceFrame(bowl_surface(), PathSpec(xy, (255, 0, 0), "●", key=3), contours=contours)
     lines = text_of(view.build(20, 10))
     # The optimum (0, 0) is the centre cell; the current point (-0.5, 0.25) is at
     # dot (15, 15) -> cell row 3, column 7.
@@ -166,8 +164,7 @@ def test_the_surface_panel_marks_the_optimum_and_the_current_point(contours):
 
 def test_the_surface_panel_says_when_a_run_diverged():
     view = SurfaceView()
-    view.surface = bowl_surface()
-    view.message = "diverged at step 7"
+    view.frame = SurfaceFrame(bowl_surface(), message="diverged at step 7")
     assert any("diverged at step 7" in line for line in text_of(view.build(30, 9)))
 
 

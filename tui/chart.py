@@ -21,7 +21,7 @@ AXIS_RGB: RGB = (110, 110, 120)
 LABEL_RGB: RGB = (160, 160, 170)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Series:
     """One line: x non-decreasing; y in data units (the chart applies the log)."""
 
@@ -33,9 +33,9 @@ class Series:
     label: str = ""
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChartSpec:
-    """What a chart draws; the chart redraws when this (or its key) changes."""
+    """What a chart draws (its view value); the chart redraws when this (or its key) changes."""
 
     series: list[Series]
     x_range: tuple[float, float]
@@ -46,6 +46,7 @@ class ChartSpec:
     title: str = ""
     key: object = None
     message: str = ""  # shown instead of the plot (e.g. "diverged at step 12")
+    no_color: bool = False  # NO_COLOR / 16 colours: bold and dim instead of run colours
 
 
 def axis_values(y: np.ndarray, log: bool) -> np.ndarray:
@@ -79,10 +80,10 @@ class LineChart(LinesWidget):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.spec: ChartSpec | None = None
-        self.no_color = False
         self._row_cache: dict[int, tuple[object, list[Segment]]] = {}
 
     def set_spec(self, spec: ChartSpec) -> bool:
+        """Draw ``spec``; True if anything on screen changed."""
         self.spec = spec
         return self.update_frame()
 
@@ -90,7 +91,7 @@ class LineChart(LinesWidget):
         s = self.spec
         if s is None:
             return None
-        return (s.key, s.log_y, s.log_x, s.x_range, s.y_range, s.title, s.message, self.no_color)
+        return (s.key, s.log_y, s.log_x, s.x_range, s.y_range, s.title, s.message, s.no_color)
 
     # --- drawing ----------------------------------------------------------------------------
     def build(self, width: int, height: int) -> list[list[Segment]]:
@@ -140,7 +141,7 @@ class LineChart(LinesWidget):
                 codes[hit] |= c[hit]
         styles = []
         for ser in s.series:
-            if self.no_color:
+            if s.no_color:
                 styles.append(style(dim=True) if ser.faint else style(bold=True))
             else:
                 styles.append(style(mix(ser.color, (40, 40, 48), 0.6)) if ser.faint else style(ser.color, bold=True))

@@ -11,8 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gdviz.data import Dataset
 from gdviz.models import Model
 from gdviz.report import finite_or_none, history_document
+from gdviz.scenario import Scenario
 from gdviz.tui.state import Playback
 
 
@@ -22,7 +24,7 @@ def export_paths(scenario_name: str, directory: Path) -> tuple[Path, Path]:
 
 
 def export_history(
-    playback: Playback, scenario, dataset, model: Model, directory: Path, target: str = "cpu"  # type: ignore[no-untyped-def]
+    playback: Playback, scenario: Scenario, dataset: Dataset, model: Model, directory: Path, target: str = "cpu"
 ) -> tuple[Path, Path]:
     """Write ``gdviz-<scenario>-history.csv`` and ``.json`` into ``directory``; return both paths.
 

@@ -1,8 +1,9 @@
 """Forking a run: new learning rate, batch size or optimizer, continuing from a given point.
 
 The engine builds the new run (:meth:`gdviz.engine.Engine.fork_run`); this module checks the
-form's choices, says what the forked run will be until the engine has made it
-(:func:`forked_spec`), and trains a fork on the spot for a frozen app (:func:`train_fork`).
+form's choices, cuts the run's trace at the fork point and says what the forked run will be
+until the engine has made it (:func:`begin_fork`), and trains a fork on the spot for a frozen
+app (:func:`train_fork`).
 The UI shifts the new run's step, epoch and seconds by the fork point (see
 :class:`gdviz.tui.state.RunTrace`), so its curves continue.
 """
@@ -10,6 +11,7 @@ The UI shifts the new run's step, epoch and seconds by the fork point (see
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +19,8 @@ import numpy as np
 from gdviz.engine import Engine, Run
 from gdviz.history import HistoryChunk
 from gdviz.scenario import RunSpec
+from gdviz.tui.runinfo import planned_run, run_info
+from gdviz.tui.state import Playback
 
 OPTIMIZER_CHOICES = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
 
@@ -80,19 +84,35 @@ def forked_spec(spec: RunSpec, n: int, settings: ForkSettings) -> RunSpec:
     return dataclasses.replace(spec, batch_size=batch, train=train)
 
 
-def train_fork(engine: Engine, request: ForkRequest, *, fixed_cost: bool) -> tuple[Run, list[HistoryChunk]]:
+def train_fork(
+    engine: Engine, request: ForkRequest, *, cost: Callable[[int], float] | None = None
+) -> tuple[Run, list[HistoryChunk]]:
     """Make the fork in ``engine`` and train it to its end now (a frozen app has no worker).
 
-    With ``fixed_cost`` the measured seconds are replaced by the frozen app's cost model
-    (:func:`gdviz.tui.worker.precompute`), so its drawings do not vary.
+    ``cost`` (seconds per update of a batch size) replaces the measured seconds, as a frozen
+    app does (:func:`gdviz.tui.worker.frozen_cost`), so its drawings do not vary.
     """
     run = fork_request(engine, request)
     chunks = []
     while not run.done:
         chunk = engine.advance_run(run, 10_000)
         run.history.append(chunk)
-        if fixed_cost:
-            cost = 2e-6 + 1e-8 * run.batch
-            chunk = dataclasses.replace(chunk, seconds=chunk.step * cost)
+        if cost is not None:
+            chunk = dataclasses.replace(chunk, seconds=chunk.step * cost(run.batch))
         chunks.append(chunk)
     return run, chunks
+
+
+def begin_fork(pb: Playback, i: int, spec: RunSpec, settings: ForkSettings, *, n: int, d: int, p: int) -> ForkRequest:
+    """Cut run ``i``'s trace at the clock and show the fork the engine will make (``spec``:
+    the run's spec in the scenario); returns what to ask the engine for."""
+    trace = pb.traces[i]
+    k = trace.cursor(pb.clock)
+    h = trace.history
+    epoch, params = float(h.epoch[k - 1]), h.params[k - 1].copy()
+    info = pb.infos[i]
+    remaining = max(info.epochs - epoch, 1.0 / max(info.updates_per_epoch, 1))
+    trace.fork_at(k)
+    # Until the engine has made the fork: what it will be (the same facts, from its spec).
+    pb.infos[i] = run_info(planned_run(i, forked_spec(spec, n, settings), n=n, d=d, p=p), forked_at=epoch)
+    return ForkRequest(i, params, remaining, settings, epoch)

@@ -1,29 +1,51 @@
-"""The main screen's panels: a run column, the status line, the stats table."""
+"""The main screen's panels: a run column, the stats table, the status line.
+
+Each panel is handed a view value (a frozen dataclass defined here, built by
+:mod:`gdviz.tui.views`) and draws it; none of them knows the app. A click on a run column
+posts :class:`RunColumn.RunSelected`.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Static
 
-from gdviz.report import format_bytes, format_number, format_seconds
-from gdviz.tui.chart import LineChart
+from gdviz.tui.chart import ChartSpec, LineChart
 from gdviz.tui.colors import rgb_hex, run_color, run_marker
-from gdviz.tui.state import Playback, RunInfo, finite_mean
-from gdviz.tui.surface_view import SurfaceView
+from gdviz.tui.surface_view import SurfaceFrame, SurfaceView
+
+
+@dataclass(frozen=True)
+class RunColumnView:
+    """What one run column shows."""
+
+    title: str  # the border title: marker, name, batch, optimizer, learning rate, fork point
+    subtitle: str  # the border subtitle: method and updates per epoch, or where it diverged
+    selected: bool
+    surface: SurfaceFrame
+    caption: str  # the plane's axes, under the surface
+    curve: ChartSpec
 
 
 class RunColumn(Vertical):
     """One run: its path over the loss surface, a caption, and its loss curve."""
 
-    def __init__(self, info: RunInfo, *, id: str | None = None) -> None:
+    @dataclass
+    class RunSelected(Message):
+        """The user picked this run (a click on its column)."""
+
+        index: int
+
+    def __init__(self, index: int, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="run-column")
-        self.info = info
-        self.index = info.index
-        self._caption = ""
+        self.index = index
+        self.view: RunColumnView | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="surface-box"):
@@ -43,67 +65,25 @@ class RunColumn(Vertical):
     def caption(self) -> Static:
         return self.query_one(".caption", Static)
 
-    def set_title(self, info: RunInfo, count: int, diverged: int | None, narrow: bool = False) -> None:
-        self.info = info
-        marker = run_marker(info.index)
-        fork = f" · forked @ep {info.forked_at:.3g}" if info.forked_at is not None else ""
-        title = f"{marker} {info.title}{fork}"
-        subtitle = (
-            f"diverged at step {diverged}" if diverged is not None else f"{info.method} · {info.updates_per_epoch} updates/epoch"
-        )
-        if narrow:
-            subtitle = f"{subtitle} · run {info.index + 1}/{count}, tab: next"
+    def show(self, view: RunColumnView) -> bool:
+        """Draw ``view``; True if the surface or the curve changed on screen."""
+        old, self.view = self.view, view
         # Only on change: setting a border title repaints the whole column.
-        if title != self.border_title:
-            self.border_title = title
-        if subtitle != self.border_subtitle:
-            self.border_subtitle = subtitle
-
-    def set_caption(self, text: str) -> None:
-        if text != self._caption:
-            self._caption = text
-            self.caption.update(text, layout=False)
+        if view.title != self.border_title:
+            self.border_title = view.title
+        if view.subtitle != self.border_subtitle:
+            self.border_subtitle = view.subtitle
+        self.set_class(view.selected, "selected")
+        if old is None or view.caption != old.caption:
+            self.caption.update(view.caption, layout=False)
+        changed = self.surface_view.show(view.surface)
+        return self.curve.set_spec(view.curve) | changed
 
     def on_click(self) -> None:
-        self.app.select_run(self.index)  # type: ignore[attr-defined]
+        self.post_message(self.RunSelected(self.index))
 
 
-def stats_rows(pb: Playback) -> list[list[str]]:
-    """The stats table's cells at the playback clock (same columns as the headless table)."""
-    rows = []
-    for info, trace in zip(pb.infos, pb.traces):
-        h = trace.history
-        k = trace.cursor(pb.clock)
-        if k == 0:
-            rows.append([info.name, info.method, str(info.batch), str(info.updates_per_epoch),
-                         format_bytes(info.memory_per_step) if info.memory_per_step else "–", "–", "–", "–", "–", "–", "–"])  # fmt: skip
-            continue
-        epoch = float(h.epoch[k - 1])
-        secs = float(h.seconds[k - 1])
-        full = float(h.full_loss[k - 1])
-        target = info.target_loss
-        if target is None:
-            to_target = "no target"
-        else:
-            hit = np.flatnonzero(h.full_loss[:k] <= target)
-            to_target = f"{h.epoch[hit[0]]:.3g}" if len(hit) else "not yet" if not trace.done else "not reached"
-        div = pb.diverged_shown(info.index)
-        rows.append([
-            info.name,
-            info.method,
-            str(info.batch),
-            str(info.updates_per_epoch),
-            format_bytes(info.memory_per_step) if info.memory_per_step else "–",
-            f"{epoch:.2f}",
-            format_seconds(secs / epoch) if epoch > 0 else "–",
-            format_number(full),
-            to_target,
-            format_number(finite_mean(h.noise[:k]), 3),
-            f"at step {div}" if div is not None else "no",
-        ])  # fmt: skip
-    return rows
-
-
+#: The stats table's columns (the headless table's, with the run's marker).
 STATS_COLUMNS = (
     ("run", "left"),
     ("method", "left"),
@@ -119,39 +99,50 @@ STATS_COLUMNS = (
 )
 
 
+@dataclass(frozen=True)
+class StatsView:
+    """The stats table's cells: one row per run, in :data:`STATS_COLUMNS` order."""
+
+    rows: tuple[tuple[str, ...], ...]
+
+
 class StatsTable(Static):
     """The measured figures, live; redrawn only when a cell changes."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
-        self._cells: list[list[str]] | None = None
-        self.no_color = False
+        self.view: StatsView | None = None
 
-    def show(self, pb: Playback) -> None:
-        cells = stats_rows(pb)
-        if cells == self._cells:
+    def show(self, view: StatsView) -> None:
+        if view == self.view:
             return
-        layout = self._cells is None or len(cells) != len(self._cells)
-        self._cells = cells
+        layout = self.view is None or len(view.rows) != len(self.view.rows)
+        self.view = view
         table = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
         for name, justify in STATS_COLUMNS:
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-        for i, row in enumerate(cells):
-            marker = run_marker(i)
-            name = Text(f"{marker} {row[0]}", style="" if self.no_color else f"bold {rgb_hex(run_color(i))}")
-            div = Text(row[-1], style="bold red" if row[-1] != "no" and not self.no_color else "")
-            table.add_row(name, *row[1:-1], div)
+        for i, row in enumerate(view.rows):
+            run = Text(f"{run_marker(i)} {row[0]}", style=f"bold {rgb_hex(run_color(i))}")
+            div = Text(row[-1], style="bold red" if row[-1] != "no" else "")
+            table.add_row(run, *row[1:-1], div)
         self.update(table, layout=layout)
 
 
+@dataclass(frozen=True)
+class StatusView:
+    """The status line: scenario, dataset, target, play state, clock, the fitted model."""
+
+    text: str
+
+
 class StatusLine(Static):
-    """Scenario, dataset, target, play state and speed, the clock; the fitted model."""
+    """One line of :class:`StatusView`, redrawn only when it changes."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
-        self._text = ""
+        self.view = StatusView("")
 
-    def show(self, text: str) -> None:
-        if text != self._text:
-            self._text = text
-            self.update(Text(text), layout=False)
+    def show(self, view: StatusView) -> None:
+        if view != self.view:
+            self.view = view
+            self.update(Text(view.text), layout=False)

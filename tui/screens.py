@@ -62,8 +62,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static("[dim]escape, q or ? closes this help[/dim]")
 
 
-class ErrorScreen(Screen[None]):
-    """An exception in the engine worker: shown, not crashed on; q quits, r restarts."""
+class ErrorScreen(Screen[bool]):
+    """An exception in the engine worker: shown, not crashed on; q quits, r restarts (the
+    screen is dismissed with True: the app restarts the runs)."""
 
     BINDINGS = [Binding("q", "app.quit", "quit"), Binding("r", "restart", "restart")]
 
@@ -80,8 +81,7 @@ class ErrorScreen(Screen[None]):
                 yield Static(self.details, markup=False, classes="error-details")
 
     def action_restart(self) -> None:
-        self.dismiss()
-        self.app.action_restart()  # type: ignore[attr-defined]
+        self.dismiss(True)
 
 
 class ForkScreen(ModalScreen[ForkSettings | None]):

@@ -35,6 +35,7 @@ class RunTrace:
     offset_epoch: float = 0.0
     offset_seconds: float = 0.0
     version: int = 0  # bumped on every change, so widgets know when to redraw
+    forks: int = 0  # times forked: chunks computed before the last fork are dropped
 
     def __post_init__(self) -> None:
         self.history = History(self.p)
@@ -75,6 +76,14 @@ class RunTrace:
         self.done = False
         self.diverged_step = None
         self.version += 1
+
+    def fork_at(self, k: int) -> None:
+        """Keep the first ``k`` points; the fork's points continue from the ``k``-th."""
+        h = self.history
+        step, epoch, seconds = int(h.step[k - 1]), float(h.epoch[k - 1]), float(h.seconds[k - 1])
+        self.truncate(k)
+        self.offset_step, self.offset_epoch, self.offset_seconds = step, epoch, seconds
+        self.forks += 1
 
 
 class Playback:

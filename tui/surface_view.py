@@ -29,7 +29,7 @@ RECENT = 0.15
 RECENT_MAX = 150
 
 
-@dataclass
+@dataclass(frozen=True)
 class PathSpec:
     """What the panel overlays: the path so far in plane coordinates, and how to mark it."""
 
@@ -37,6 +37,16 @@ class PathSpec:
     color: RGB
     marker: str
     key: object = None
+
+
+@dataclass(frozen=True)
+class SurfaceFrame:
+    """What the panel shows (its view value): the surface, the path over it, a message."""
+
+    surface: Surface | None = None
+    path: PathSpec | None = None
+    message: str = ""  # in a box over the panel ("diverged at step 12", compiling...)
+    contours: bool = False  # NO_COLOR / 16 colours: contour lines instead of shading
 
 
 class SurfaceView(LinesWidget):
@@ -48,46 +58,45 @@ class SurfaceView(LinesWidget):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self.surface: Surface | None = None
-        self.path: PathSpec | None = None
-        self.message = ""
-        self.contours = False  # NO_COLOR / 16 colours: contour lines instead of shading
+        self.frame = SurfaceFrame()
         self._base_key: object = None
         self._bands_px: np.ndarray | None = None
         self._contour_codes: np.ndarray | None = None
         self._row_cache: dict[int, tuple[object, list[Segment]]] = {}
 
-    def set_inputs(self, surface: Surface | None, path: PathSpec | None, message: str = "") -> bool:
-        self.surface, self.path, self.message = surface, path, message
+    def show(self, frame: SurfaceFrame) -> bool:
+        """Draw ``frame``; True if anything on screen changed."""
+        self.frame = frame
         return self.update_frame()
 
     def frame_key(self) -> object:
-        s = self.surface
+        f = self.frame
+        s = f.surface
         return (
             None if s is None else (id(s), s.version),
-            None if self.path is None else self.path.key,
-            self.message,
-            self.contours,
+            None if f.path is None else f.path.key,
+            f.message,
+            f.contours,
         )
 
     # --- geometry -----------------------------------------------------------------------------
     def to_dots(self, xy: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         """Plane coordinates → (column, row) in dot units on a ``2W × 4H`` canvas."""
-        s = self.surface
+        s = self.frame.surface
         assert s is not None
         px = (xy[:, 0] - s.x0) / (s.x1 - s.x0) * (2 * width)
         py = (s.y1 - xy[:, 1]) / (s.y1 - s.y0) * (4 * height)
         return px, py
 
     def _base(self, width: int, height: int) -> None:
-        s = self.surface
+        s = self.frame.surface
         assert s is not None
-        key = (id(s), s.version, width, height, self.contours)
+        key = (id(s), s.version, width, height, self.frame.contours)
         if key == self._base_key:
             return
         self._base_key = key
         bands = heat_levels(s.Z, HEAT_LEVELS)
-        if self.contours:
+        if self.frame.contours:
             b = resample(bands, 4 * height, 2 * width)
             edge = np.zeros_like(b, dtype=bool)
             edge[:, :-1] |= b[:, :-1] != b[:, 1:]
@@ -100,22 +109,22 @@ class SurfaceView(LinesWidget):
 
     # --- drawing --------------------------------------------------------------------------------
     def build(self, width: int, height: int) -> list[list[Segment]]:
-        s = self.surface
+        s, path = self.frame.surface, self.frame.path
         if s is None:
-            return self._message_rows(width, height, self.message or "waiting for the engine…")
+            return self._message_rows(width, height, self.frame.message or "waiting for the engine…")
         self._base(width, height)
         path_codes = np.zeros((height, width), np.uint8)
         recent_codes = np.zeros((height, width), np.uint8)
         marks: dict[tuple[int, int], tuple[str, object]] = {}
-        color = self.path.color if self.path is not None else (255, 255, 255)
+        color = path.color if path is not None else (255, 255, 255)
         trail_rgb = mix(color, (20, 20, 30), 0.35)
         if s.optimum is not None:
             ox, oy = self.to_dots(np.array([s.optimum]), width, height)
             r, c = int(oy[0] // 4), int(ox[0] // 2)
             if 0 <= r < height and 0 <= c < width:
                 marks[(r, c)] = (OPTIMUM_GLYPH, "optimum")
-        if self.path is not None and len(self.path.xy):
-            xy = self.path.xy
+        if path is not None and len(path.xy):
+            xy = path.xy
             px, py = self.to_dots(xy, width, height)
             shape = (4 * height, 2 * width)
             path_codes = B.dots_to_codes(B.path_dots(px, py, shape))
@@ -123,9 +132,9 @@ class SurfaceView(LinesWidget):
             recent_codes = B.dots_to_codes(B.path_dots(px[-k:], py[-k:], shape))
             r, c = int(np.floor(py[-1] / 4)), int(np.floor(px[-1] / 2))
             if np.isfinite(px[-1]) and np.isfinite(py[-1]) and 0 <= r < height and 0 <= c < width:
-                marks[(r, c)] = (self.path.marker, "current")
+                marks[(r, c)] = (path.marker, "current")
         rows: list[list[Segment]] = []
-        bright = style(None if self.contours else color, bold=True)
+        bright = style(None if self.frame.contours else color, bold=True)
         cache = self._row_cache
         fresh: dict[int, tuple[object, list[Segment]]] = {}
         for y in range(height):
@@ -140,14 +149,14 @@ class SurfaceView(LinesWidget):
             fresh[y] = (row_key, segments)
             rows.append(segments)
         self._row_cache = fresh
-        if self.message:
-            self._overlay(rows, width, height, self.message)
+        if self.frame.message:
+            self._overlay(rows, width, height, self.frame.message)
         return rows
 
     def _build_row(self, y, width, pc_row, rc_row, marks, color, trail_rgb, bright) -> list[Segment]:  # type: ignore[no-untyped-def]
         """One row of cells: marker, path (braille over the heat colour), or heat map / contour."""
         chars = B.BRAILLE_CHARS
-        nc = self.contours
+        nc = self.frame.contours
         cells: list[tuple[str, object]] = []
         pc, rc = pc_row.tolist(), rc_row.tolist()
         if nc:
@@ -191,7 +200,7 @@ class SurfaceView(LinesWidget):
         st = style((255, 255, 255), (150, 30, 30), bold=True) if "diverged" in message else style(
             (230, 230, 230), (40, 50, 70), bold=True
         )
-        if self.contours:
+        if self.frame.contours:
             st = style(bold=True, dim=False)
         for i, text in enumerate(lines):
             y = top + i

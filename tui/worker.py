@@ -13,13 +13,21 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from textual.message import Message
 
-from gdviz.tui.fork import ForkRequest, fork_request
-from gdviz.tui.runinfo import run_info
-from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
+from gdviz.history import HistoryChunk
 from gdviz.surface import Surface, compute_surface
+from gdviz.tui.fork import ForkRequest, fork_request
+from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
+from gdviz.tui.runinfo import run_info
+
+if TYPE_CHECKING:
+    from gdviz.data import Dataset
+    from gdviz.engine import Engine, Run
+    from gdviz.scenario import Scenario
 
 #: Seconds of playback the engine computes ahead of the clock.
 LOOKAHEAD_SECONDS = 1.5
@@ -40,7 +48,7 @@ class Pacer:
         return self.clock + max(0.25, LOOKAHEAD_SECONDS * self.epochs_per_second)
 
 
-def target_label(engine) -> str:  # type: ignore[no-untyped-def]
+def target_label(engine: Engine) -> str:
     """Where ``engine`` computes, for the status line: ``cpu (16 threads)`` or the GPU's name."""
     if engine.target == "cuda":
         from gdviz.target import cuda_status
@@ -58,7 +66,7 @@ class EngineDriver:
     resolves it, and the driver reports where it computes (and any change at run time).
     """
 
-    def __init__(self, scenario, dataset, generation: int, pacer: Pacer, target: str = "cpu") -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, scenario: Scenario, dataset: Dataset, generation: int, pacer: Pacer, target: str = "cpu") -> None:
         self.scenario = scenario
         self.dataset = dataset
         self.generation = generation
@@ -68,20 +76,20 @@ class EngineDriver:
         #: Set when :meth:`run` has returned (a stopped driver may still be inside a Numba compile).
         self.finished = threading.Event()
         self.requests: queue.Queue[ForkRequest] = queue.Queue()
-        self.engine = None
+        self.engine: Engine | None = None
         self.forks: list[int] = []
         self.surface: Surface | None = None
         self._replans = 0
         self._next_replan = 0
 
-    def run(self, post: Callable[[object], object]) -> None:
+    def run(self, post: Callable[[Message], object]) -> None:
         """The worker body (blocking; returns when :attr:`stop` is set)."""
         try:
             self._run(post)
         finally:
             self.finished.set()
 
-    def _run(self, post: Callable[[object], object]) -> None:
+    def _run(self, post: Callable[[Message], object]) -> None:
         from gdviz.engine import Engine, warm_up
 
         gen = self.generation
@@ -94,15 +102,7 @@ class EngineDriver:
         self.engine = engine
         self.forks = [0] * len(engine.runs)
         infos = [run_info(r) for r in engine.runs]
-        initial = []
-        for r in engine.runs:
-            h = r.history
-            from gdviz.history import HistoryChunk
-
-            initial.append(
-                HistoryChunk(r.index, h.step.copy(), h.epoch.copy(), h.seconds.copy(), h.loss.copy(),
-                             h.full_loss.copy(), h.noise.copy(), h.params.copy(), r.done, r.diverged_step)
-            )  # fmt: skip
+        initial = [whole_history(r, copy=True) for r in engine.runs]
         where = (engine.target, engine.target_note)
         post(EngineReady(gen, infos, engine.model, engine.target, initial, target_label(engine), engine.target_note))
         self._replan(post, force=True)
@@ -125,7 +125,7 @@ class EngineDriver:
             self._maybe_replan(post)
 
     # --- forks ---------------------------------------------------------------------------------
-    def _serve_requests(self, post: Callable[[object], object]) -> None:
+    def _serve_requests(self, post: Callable[[Message], object]) -> None:
         while True:
             try:
                 req = self.requests.get_nowait()
@@ -146,14 +146,14 @@ class EngineDriver:
         assert self.engine is not None
         return {r.index for r in self.engine.runs if r.diverged_step is not None}
 
-    def _replan(self, post: Callable[[object], object], force: bool = False) -> None:
+    def _replan(self, post: Callable[[Message], object], force: bool = False) -> None:
         engine = self.engine
         assert engine is not None
         self._replans += 1
         self.surface = compute_surface(engine, self._trajectories(), exclude=self._diverged(), version=self._replans)
         post(SurfaceReady(self.generation, self.surface))
 
-    def _maybe_replan(self, post: Callable[[object], object], final: bool = False) -> None:
+    def _maybe_replan(self, post: Callable[[Message], object], final: bool = False) -> None:
         engine = self.engine
         if engine is None or self.surface is None or self._replans >= MAX_REPLANS:
             return
@@ -176,11 +176,29 @@ class EngineDriver:
                 return
 
 
-def precompute(scenario, dataset, deterministic_seconds: bool = True, target: str = "cpu"):  # type: ignore[no-untyped-def]
-    """Train every run to the end synchronously (for a frozen app): engine, infos, surface.
+def whole_history(run: Run, copy: bool = False) -> HistoryChunk:
+    """Everything ``run`` recorded so far, as one chunk (``copy``: arrays the engine will not touch)."""
+    h = run.history
 
-    With ``deterministic_seconds`` the measured times are replaced by a fixed cost model
-    (2 µs per update plus 10 ns per sample), so drawings of a frozen app never vary.
+    def c(a: np.ndarray) -> np.ndarray:
+        return a.copy() if copy else a
+
+    return HistoryChunk(run.index, c(h.step), c(h.epoch), c(h.seconds), c(h.loss), c(h.full_loss), c(h.noise),
+                        c(h.params), run.done, run.diverged_step)  # fmt: skip
+
+
+def frozen_cost(batch: int) -> float:
+    """Seconds per update of batch ``batch`` in a frozen app: 2 µs plus 10 ns per sample."""
+    return 2e-6 + 1e-8 * batch
+
+
+def precompute(
+    scenario: Scenario, dataset: Dataset, deterministic_seconds: bool = True, target: str = "cpu"
+) -> tuple[Engine, Surface, float]:
+    """Train every run to the end now: the engine, its loss surface, the seconds it took.
+
+    With ``deterministic_seconds`` the measured times are replaced by :func:`frozen_cost`,
+    so drawings of a frozen app never vary.
     """
     from gdviz.engine import Engine, warm_up
 
@@ -191,9 +209,8 @@ def precompute(scenario, dataset, deterministic_seconds: bool = True, target: st
     elapsed = time.perf_counter() - t0
     if deterministic_seconds:
         for r in engine.runs:
-            h = r.history
-            cost = 2e-6 + 1e-8 * r.batch
-            h.seconds[:] = h.step * cost
+            cost = frozen_cost(r.batch)
+            r.history.seconds[:] = r.history.step * cost
             r.seconds = r.step * cost
     surface = compute_surface(engine, [r.history.params for r in engine.runs], exclude={
         r.index for r in engine.runs if r.diverged_step is not None}, version=1)  # fmt: skip

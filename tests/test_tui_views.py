@@ -1,0 +1,253 @@
+"""View values and the widgets that draw them, without the gdviz app.
+
+The builders in gdviz.tui.views are plain functions of the playback state; the panels are
+mounted alone in a tiny host App and handed a view value.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from types import SimpleNamespace
+
+import numpy as np
+from textual.app import App, ComposeResult
+from textual.widget import Widget
+
+from gdviz.history import HistoryChunk
+from gdviz.surface import Surface
+from gdviz.tui.chart import ChartSpec, Series
+from gdviz.tui.panels import RunColumn, RunColumnView, StatsTable, StatsView, StatusLine, StatusView
+from gdviz.tui.runinfo import RunInfo
+from gdviz.tui.state import Playback
+from gdviz.tui.surface_view import PathSpec, SurfaceFrame
+from gdviz.tui.views import (
+    ViewOptions,
+    column_view,
+    comparison_view,
+    screen_layout,
+    stats_view,
+    status_view,
+    target_text,
+)
+
+
+def bowl_surface() -> Surface:
+    gx = np.linspace(-2, 2, 40)
+    gy = np.linspace(1, -1, 20)
+    Z = gx[None, :] ** 2 + gy[:, None] ** 2 + 0.1
+    return Surface(np.zeros(2), np.eye(2), -2.0, 2.0, -1.0, 1.0, Z, (0.0, 0.0), "w", "b", "bowl", version=1)
+
+
+def info(index: int = 0, **kw) -> RunInfo:
+    fields = dict(index=index, name=f"run {index}", method="mini-batch", batch=4, updates_per_epoch=2, epochs=3,
+                  optimizer="sgd", learning_rate=0.1, memory_per_step=96, target_loss=0.5)  # fmt: skip
+    return RunInfo(**{**fields, **kw})
+
+
+def playback(*epochs: list[float], diverged: int | None = None) -> Playback:
+    """One run per list of recorded epochs (2 updates an epoch, loss 1 / (1 + epoch))."""
+    pb = Playback([info(i) for i in range(len(epochs))], p=2)
+    for i, ep in enumerate(epochs):
+        e = np.asarray(ep, float)
+        k = len(e)
+        loss = 1.0 / (1.0 + e)
+        params = np.stack([e, -e], axis=1)
+        done = diverged is not None and i == 0
+        pb.traces[i].append(HistoryChunk(i, (2 * e).astype(np.int64), e, 0.01 * e, loss, loss, np.full(k, 0.2), params,
+                                         done, diverged if done else None))  # fmt: skip
+    return pb
+
+
+# --- builders ---------------------------------------------------------------------------------------
+def test_a_column_shows_the_runs_figures_and_its_path_up_to_the_clock():
+    pb = playback([0.0, 0.5, 1.0, 1.5])
+    pb.clock = 1.0
+    xy = np.array([[0.0, 0.0], [0.5, -0.5], [1.0, -1.0], [1.5, -1.5]])
+    view = column_view(pb, 0, ViewOptions(selected=0), bowl_surface(), xy)
+    assert view.title == "● run 0 · B=4 · sgd · lr 0.1"
+    assert view.subtitle == "mini-batch · 2 updates/epoch"
+    assert view.selected and view.surface.message == ""
+    assert len(view.surface.path.xy) == 3  # the points at or before epoch 1
+    assert view.caption.startswith("→ w [-2, 2]  ↑ b [-1, 1]  ✕ optimum")
+    assert [len(s.x) for s in view.curve.series] == [3, 3]
+
+
+def test_a_narrow_column_says_which_run_it_is_and_how_to_switch():
+    pb = playback([0.0, 1.0], [0.0, 1.0])
+    view = column_view(pb, 1, ViewOptions(selected=1, narrow=True), None, None)
+    assert view.subtitle == "mini-batch · 2 updates/epoch · run 2/2, tab: next"
+    assert view.surface.surface is None and view.caption == ""
+
+
+def test_a_diverged_run_says_so_once_the_clock_reaches_it():
+    pb = playback([0.0, 0.5, 1.0], diverged=2)
+    pb.clock = 0.5
+    assert column_view(pb, 0, ViewOptions(), None, None).curve.message == ""
+    pb.clock = 1.0
+    view = column_view(pb, 0, ViewOptions(), None, None)
+    assert view.subtitle == view.surface.message == view.curve.message == "diverged at step 2"
+
+
+def test_a_fork_is_marked_in_the_title():
+    pb = playback([0.0, 1.0])
+    pb.infos[0] = info(0, forked_at=0.75)
+    assert column_view(pb, 0, ViewOptions(), None, None).title.endswith(" · forked @ep 0.75")
+
+
+def test_before_the_first_points_the_column_shows_what_the_engine_is_doing():
+    pb = Playback([info(0)], p=2)
+    view = column_view(pb, 0, ViewOptions(phase="Preparing the Numba kernels…"), None, None)
+    assert view.surface.message == "Preparing the Numba kernels…"
+
+
+def test_without_colour_the_views_ask_for_contours_and_line_styles():
+    pb = playback([0.0, 1.0], [0.0, 1.0])
+    opts = ViewOptions(plain=True)
+    assert column_view(pb, 0, opts, bowl_surface(), None).surface.contours
+    chart = comparison_view(pb, opts)
+    assert chart.no_color and [s.pattern for s in chart.series] == ["solid", "dashed"]
+    assert "╍╍ run 1" in chart.title
+
+
+def test_the_comparison_by_updates_is_on_a_log_axis_up_to_the_longest_run():
+    pb = playback([0.0, 1.0, 2.0], [0.0, 1.0])
+    chart = comparison_view(pb, ViewOptions(x_axis="updates"))
+    assert chart.log_x and chart.x_range == (0.0, np.log10(2 * 3 + 1.0))
+    assert chart.x_label == "updates (log)"
+
+
+def test_the_stats_table_reads_the_facts_and_the_figures_at_the_clock():
+    pb = playback([0.0, 0.5, 1.0, 1.5])
+    pb.clock = 1.0
+    (row,) = stats_view(pb).rows
+    assert row[:5] == ("run 0", "mini-batch", "4", "2", "96 B")
+    assert row[5] == "1.00" and row[8] == "1"  # epochs so far; epoch the loss first reached 0.5
+    assert row[-1] == "no"
+
+
+def test_a_run_without_points_has_its_facts_and_dashes():
+    (row,) = stats_view(Playback([info(0)], p=2)).rows
+    assert row == ("run 0", "mini-batch", "4", "2", "96 B", "–", "–", "–", "–", "–", "–")
+
+
+def test_the_status_line_shows_the_selected_runs_model_at_the_clock():
+    pb = playback([0.0, 1.0, 2.0])
+    pb.clock = 1.0
+    model = SimpleNamespace(fitted_line=lambda dataset, params: f"y = {params[0]:g}·x")
+    dataset = SimpleNamespace(X=np.zeros((200, 1)))
+    view = status_view(pb, ViewOptions(), scenario="houses", dataset=dataset, where="cpu", model=model)
+    assert view.text == "houses · n=200 d=1 · cpu · ▶ playing 1× · epoch 1.00/3 · ● y = 1·x"
+
+
+def test_while_the_engine_prepares_the_status_line_counts_the_seconds():
+    pb = Playback([info(0)], p=2)
+    dataset = SimpleNamespace(X=np.zeros((10, 2)))
+    view = status_view(pb, ViewOptions(phase="Building the engine…\nmore"), scenario="s", dataset=dataset,
+                       where="target cpu", model=None, phase_seconds=3.2)  # fmt: skip
+    assert "⏳ Building the engine… 3 s" in view.text
+
+
+def test_only_a_real_fallback_is_marked():
+    assert target_text("cpu", "cpu (8 threads)", "", frozen=False) == "cpu (8 threads)"
+    assert target_text("cpu", "", "", frozen=False) == "target cpu"
+    assert target_text("cpu", "cpu (8 threads)", "CUDA failed at run time", frozen=False).endswith("⚠ fell back to CPU")
+
+
+def test_the_layout_follows_the_terminal_size():
+    assert screen_layout(200, 60, None) == screen_layout(200, 60, True)
+    wide = screen_layout(200, 60, None)
+    assert (wide.too_small, wide.narrow, wide.table) == (False, False, True)
+    narrow = screen_layout(80, 24, None)
+    assert (narrow.narrow, narrow.table) == (True, False)  # narrow: the table starts hidden
+    assert screen_layout(80, 24, True).table  # ... until t shows it
+    small = screen_layout(50, 15, None)
+    assert small.too_small and "50×15" in small.message
+
+
+# --- widgets, handed a view, in a host that is not the gdviz app -------------------------------------
+class Host(App[None]):
+    """Mounts one widget, nothing else."""
+
+    def __init__(self, widget: Widget) -> None:
+        super().__init__()
+        self.widget = widget
+
+    def compose(self) -> ComposeResult:
+        yield self.widget
+
+
+def lines_of(widget: Widget) -> list[str]:
+    return [widget.render_line(y).text for y in range(widget.size.height)]
+
+
+def column_view_value(selected: bool = True) -> RunColumnView:
+    xy = np.array([[-1.5, 0.8], [-1.0, 0.5], [-0.5, 0.25]])
+    x = np.linspace(0, 3, 30)
+    return RunColumnView(
+        title="● run 0 · B=4 · sgd · lr 0.1",
+        subtitle="mini-batch · 2 updates/epoch",
+        selected=selected,
+        surface=SurfaceFrame(bowl_surface(), PathSpec(xy, (255, 0, 0), "●", key=3)),
+        caption="→ w [-2, 2]  ↑ b [-1, 1]  ✕ optimum",
+        curve=ChartSpec([Series(x, 1.0 / (1.0 + x), (255, 0, 0))], (0.0, 3.0), title="loss (log)", key=30),
+    )
+
+
+async def test_a_run_column_draws_the_view_it_is_handed():
+    col = RunColumn(0, id="run-0")
+    async with Host(col).run_test(size=(60, 30)) as pilot:
+        view = column_view_value()
+        assert col.show(view)
+        await pilot.pause()
+        assert (col.border_title, col.border_subtitle) == (view.title, view.subtitle)
+        assert col.has_class("selected")
+        assert lines_of(col.caption)[0].startswith("→ w [-2, 2]")
+        surface = "".join(lines_of(col.surface_view))
+        assert "✕" in surface and "●" in surface
+        assert lines_of(col.curve)[0].startswith("loss (log)")
+        assert not col.show(view)  # the same view again: nothing to redraw
+        col.show(column_view_value(selected=False))
+        assert not col.has_class("selected")
+
+
+async def test_a_click_on_a_run_column_posts_run_selected_to_its_host():
+    seen = []
+    async with Host(RunColumn(3, id="run-3")).run_test(size=(60, 30), message_hook=seen.append) as pilot:
+        await pilot.click("#run-3")
+        await pilot.pause()
+    assert {m.index for m in seen if isinstance(m, RunColumn.RunSelected)} == {3}
+
+
+async def test_the_stats_table_draws_its_rows():
+    table = StatsTable(id="stats")
+    row = ("full-batch", "full-batch", "200", "1", "3.2 kB", "12.00", "20 µs", "0.1345", "1.71", "0.14", "at step 52")
+    async with Host(table).run_test(size=(160, 5)) as pilot:
+        table.show(StatsView((row,)))
+        await pilot.pause()
+        text = "\n".join(lines_of(table))
+    assert "updates/epoch" in text and "● full-batch" in text and "3.2 kB" in text and "at step 52" in text
+
+
+async def test_the_status_line_draws_its_text():
+    line = StatusLine(id="status")
+    async with Host(line).run_test(size=(80, 3)) as pilot:
+        line.show(StatusView("houses · n=200 d=1 · cpu"))
+        await pilot.pause()
+        assert lines_of(line)[0].startswith("houses · n=200 d=1 · cpu")
+
+
+def _sync(fn):
+    """Run an async test with asyncio.run (no pytest-asyncio plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+for _name, _fn in list(globals().items()):
+    if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
+        globals()[_name] = _sync(_fn)

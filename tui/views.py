@@ -1,0 +1,273 @@
+"""The view values the widgets draw, built from the playback state: one function per view.
+
+The app keeps the playback state (:mod:`gdviz.tui.state`) and how the user asked to see it
+(:class:`ViewOptions`); each frame it calls these functions and hands every widget its value
+(:class:`~gdviz.tui.panels.RunColumnView`, :class:`~gdviz.tui.chart.ChartSpec`,
+:class:`~gdviz.tui.panels.StatsView`, ...). Nothing here touches a widget or the app.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gdviz.history import History
+from gdviz.models import Model
+from gdviz.report import format_bytes, format_number, format_seconds
+from gdviz.surface import Surface
+from gdviz.target import is_fallback
+from gdviz.tui.chart import ChartSpec, Series, y_range_of
+from gdviz.tui.colors import PATTERN_GLYPHS, run_color, run_marker, run_pattern
+from gdviz.tui.main_screen import ScreenLayout
+from gdviz.tui.panels import RunColumnView, StatsView, StatusView
+from gdviz.tui.state import Playback, RunTrace, finite_mean, format_speed
+from gdviz.tui.surface_view import PathSpec, SurfaceFrame
+
+#: Below this terminal size the app shows a message instead of a squeezed drawing.
+MIN_SIZE = (64, 20)
+#: Below this width or height, one run column is shown at a time (tab switches).
+NARROW = (120, 40)
+#: The comparison chart's x axes, in the order ``x`` cycles through them.
+X_AXES = ("epochs", "updates", "seconds")
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """How the user asked to see the runs (the app's state that every view reads)."""
+
+    selected: int = 0  # the selected run (tab, click)
+    x_axis: str = "epochs"  # the comparison chart's x axis, one of X_AXES
+    log_y: bool = True
+    plain: bool = False  # no colour: markers, line styles and contour lines
+    narrow: bool = False  # one run column at a time
+    phase: str = ""  # what the engine is doing before its first points ("" once it has them)
+
+
+class Projections:
+    """Each run's received path in the surface's plane, cached until it grows or the plane moves."""
+
+    def __init__(self) -> None:
+        self._cache: dict[int, tuple[object, np.ndarray]] = {}
+
+    def get(self, i: int, surface: Surface | None, trace: RunTrace) -> np.ndarray | None:
+        if surface is None:
+            return None
+        key = (id(surface), surface.version, trace.version)
+        hit = self._cache.get(i)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        xy = surface.project(trace.history.params)
+        self._cache[i] = (key, xy)
+        return xy
+
+    def clear(self) -> None:
+        self._cache.clear()
+
+
+# --- a run column --------------------------------------------------------------------------------
+def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None, xy: np.ndarray | None) -> RunColumnView:
+    """Run ``i``'s column at the playback clock; ``xy`` is its path in ``surface``'s plane."""
+    trace, info = pb.traces[i], pb.infos[i]
+    k = trace.cursor(pb.clock)
+    div = pb.diverged_shown(i)
+    fork = f" · forked @ep {info.forked_at:.3g}" if info.forked_at is not None else ""
+    subtitle = f"diverged at step {div}" if div is not None else f"{info.method} · {info.updates_per_epoch} updates/epoch"
+    if opts.narrow:
+        subtitle = f"{subtitle} · run {info.index + 1}/{len(pb.traces)}, tab: next"
+    message = f"diverged at step {div}" if div is not None else ""
+    if not len(trace.history) and opts.phase:
+        message = opts.phase
+    path = None
+    if xy is not None and k > 0:
+        path = PathSpec(xy[:k], run_color(i), run_marker(i), key=(k, trace.version if k >= len(trace.history) else trace.forks))
+    return RunColumnView(
+        title=f"{run_marker(info.index)} {info.title}{fork}",
+        subtitle=subtitle,
+        selected=i == opts.selected,
+        surface=SurfaceFrame(surface, path, message, contours=opts.plain),
+        caption=surface_caption(surface, pb.p),
+        curve=curve_spec(pb, i, opts),
+    )
+
+
+def surface_caption(surface: Surface | None, p: int) -> str:
+    """What the plane's axes are (a model with ``p`` parameters)."""
+    s = surface
+    if s is None:
+        return ""
+    if p > 2:
+        return f"plane through ✕ along the paths' {s.xlabel} → and {s.ylabel} ↑"
+    optimum = "optimum" if s.optimum is not None else ""
+    return f"→ {s.xlabel} [{s.x0:.3g}, {s.x1:.3g}]  ↑ {s.ylabel} [{s.y0:.3g}, {s.y1:.3g}]  ✕ {optimum}"
+
+
+def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
+    """Run ``i``'s loss curve up to the clock: minibatch loss faint, full-dataset loss bold."""
+    trace = pb.traces[i]
+    h = trace.history
+    k = trace.cursor(pb.clock)
+    div = pb.diverged_shown(i)
+    color = run_color(i)
+    full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss")
+    mini = Series(h.epoch[:k], h.loss[:k], color, faint=True, label="minibatch loss")
+    # The y range covers the whole received history, so the axis does not move as the clock does.
+    whole = [Series(h.epoch, h.full_loss, (0, 0, 0)), Series(h.epoch, _mini_clip(h), (0, 0, 0))]
+    title = f"loss ({'log' if opts.log_y else 'linear'}): ━ full  ░ minibatch" if not opts.plain else "loss: bold full, dim minibatch"
+    return ChartSpec(
+        series=[mini, full],
+        x_range=(0.0, max(pb.max_epochs, 1e-9)),
+        y_range=y_range_of(whole, opts.log_y),
+        log_y=opts.log_y,
+        x_label="epochs",
+        title=title,
+        key=(k, trace.forks, trace.version if k >= len(h) else 0),
+        message=f"diverged at step {div}" if div is not None else "",
+        no_color=opts.plain,
+    )
+
+
+def _mini_clip(h: History) -> np.ndarray:
+    """Minibatch losses, floored at 1/100 of the lowest full loss (keeps the axis readable)."""
+    full = h.full_loss[np.isfinite(h.full_loss)]
+    if not len(full):
+        return h.loss
+    return np.maximum(h.loss, float(full.min()) / 100.0)
+
+
+# --- the comparison chart ------------------------------------------------------------------------
+def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
+    """Every run's full-dataset loss up to the clock, against epochs, updates or seconds."""
+    cursors = pb.cursors()
+    series, everything = [], []
+    for i, (trace, k) in enumerate(zip(pb.traces, cursors)):
+        h = trace.history
+        x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
+        pattern = run_pattern(i) if opts.plain else "solid"
+        series.append(Series(x[:k], h.full_loss[:k], run_color(i), pattern=pattern))
+        everything.append(Series(x, h.full_loss, (0, 0, 0)))
+    if opts.x_axis == "epochs":
+        xr = (0.0, max(pb.max_epochs, 1e-9))
+    elif opts.x_axis == "updates":
+        top = max((info.updates_per_epoch * info.epochs for info in pb.infos), default=1)
+        xr = (0.0, float(np.log10(top + 1.0)))
+    else:
+        secs = [float(t.history.seconds[k - 1]) for t, k in zip(pb.traces, cursors) if k > 0]
+        xr = (0.0, _nice_ceiling(max(secs, default=0.0)))
+    legend = "   ".join(
+        f"{run_marker(i)} {PATTERN_GLYPHS[run_pattern(i)] + ' ' if opts.plain else ''}{info.name}"
+        for i, info in enumerate(pb.infos)
+    )
+    axis_name = {"epochs": "epochs (samples seen / n)", "updates": "updates (log)", "seconds": "seconds (measured)"}[opts.x_axis]
+    hint = "" if opts.narrow else " (x: cycle axis, l: log/linear)"
+    # Measured seconds can change for points already drawn (a fork): the versions join the key.
+    versions = tuple(t.version for t in pb.traces) if opts.x_axis == "seconds" else 0
+    return ChartSpec(
+        series=series,
+        x_range=xr,
+        y_range=y_range_of(everything, opts.log_y),
+        log_y=opts.log_y,
+        log_x=opts.x_axis == "updates",
+        x_label=axis_name,
+        title=f"full-dataset loss vs {opts.x_axis}{hint}   {legend}",
+        key=(tuple(cursors), tuple(t.forks for t in pb.traces), versions),
+        no_color=opts.plain,
+    )
+
+
+def _nice_ceiling(v: float) -> float:
+    """The smallest 1/2/5 × 10^k at or above ``v`` (an x range that changes rarely)."""
+    if not v > 0:
+        return 1e-3
+    mag = 10.0 ** math.floor(math.log10(v))
+    for m in (1, 2, 5, 10):
+        if m * mag >= v:
+            return m * mag
+    return 10 * mag
+
+
+# --- the stats table -----------------------------------------------------------------------------
+def stats_view(pb: Playback) -> StatsView:
+    """The stats table at the playback clock (the headless table's columns).
+
+    The fixed figures are the runs' facts (:mod:`gdviz.tui.runinfo`); the measured ones are
+    those :meth:`gdviz.engine.Engine.summary` gives at a run's end, read here at the clock.
+    """
+    rows = []
+    for info, trace in zip(pb.infos, pb.traces):
+        fixed = (info.name, info.method, str(info.batch), str(info.updates_per_epoch),
+                 format_bytes(info.memory_per_step) if info.memory_per_step else "–")  # fmt: skip
+        k = trace.cursor(pb.clock)
+        if k == 0:
+            rows.append((*fixed, "–", "–", "–", "–", "–", "–"))
+            continue
+        h = trace.history
+        epoch, secs = float(h.epoch[k - 1]), float(h.seconds[k - 1])
+        if info.target_loss is None:
+            to_target = "no target"
+        else:
+            hit = np.flatnonzero(h.full_loss[:k] <= info.target_loss)
+            to_target = f"{h.epoch[hit[0]]:.3g}" if len(hit) else "not yet" if not trace.done else "not reached"
+        div = pb.diverged_shown(info.index)
+        rows.append((
+            *fixed,
+            f"{epoch:.2f}",
+            format_seconds(secs / epoch) if epoch > 0 else "–",
+            format_number(float(h.full_loss[k - 1])),
+            to_target,
+            format_number(finite_mean(h.noise[:k]), 3),
+            f"at step {div}" if div is not None else "no",
+        ))  # fmt: skip
+    return StatsView(tuple(rows))
+
+
+# --- the status line -----------------------------------------------------------------------------
+def target_text(target: str, label: str, note: str, *, frozen: bool) -> str:
+    """Where the engine computes, for the status line (marked when it fell back to the CPU)."""
+    text = target if frozen else label or f"target {target}"
+    if is_fallback(note):
+        text += " ⚠ fell back to CPU" if target == "cpu" else " ⚠ see ?"
+    return text
+
+
+def status_view(
+    pb: Playback,
+    opts: ViewOptions,
+    *,
+    scenario: str,
+    dataset: Any,
+    where: str,
+    model: Model | None,
+    phase_seconds: float = 0.0,
+) -> StatusView:
+    """Scenario, data size, target, play state and speed, the clock, and the selected run's
+    fitted model (``model``'s line, in original units) at the clock."""
+    if opts.phase:  # start-up (Numba compiling on a cold cache): the seconds show it is alive
+        state = f"⏳ {opts.phase.splitlines()[0]} {phase_seconds:.0f} s"
+    elif pb.finished:
+        state = f"■ finished {format_speed(pb.speed)}"
+    else:
+        state = f"{'▶ playing' if pb.playing else '⏸ paused'} {format_speed(pb.speed)}"
+    n, d = dataset.X.shape
+    parts = [scenario, f"n={n} d={d}", where, state, f"epoch {pb.clock:.2f}/{pb.max_epochs:g}"]
+    sel = min(opts.selected, len(pb.traces) - 1)
+    trace = pb.traces[sel] if pb.traces else None
+    if trace is not None and len(trace.history) and model is not None:
+        params = trace.history.params[trace.cursor(pb.clock) - 1]
+        if np.all(np.isfinite(params)):
+            parts.append(f"{run_marker(sel)} {model.fitted_line(dataset, params)}")
+    return StatusView(" · ".join(parts))
+
+
+# --- the screen ----------------------------------------------------------------------------------
+def screen_layout(width: int, height: int, table_visible: bool | None) -> ScreenLayout:
+    """The main screen's layout at ``width × height``; ``table_visible`` None: hidden if narrow."""
+    small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+    narrow = width < NARROW[0] or height < NARROW[1]
+    message = ""
+    if small:
+        message = (f"The terminal is {width}×{height}; gdviz needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}.\n"
+                   f"Enlarge the window (or reduce the font size). q quits.")  # fmt: skip
+    return ScreenLayout(small, narrow, (not narrow) if table_visible is None else table_visible, message)
