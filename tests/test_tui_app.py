@@ -21,7 +21,7 @@ from gdviz.tui.main_screen import MainScreen
 from gdviz.tui.panels import RunColumn, StatsTable
 from gdviz.tui.screens import ErrorScreen, ForkScreen, HelpScreen
 from gdviz.tui.state import SPEEDS
-from gdviz.tui.worker import precompute
+from gdviz.tui.frozen import precompute
 
 SIZE = (200, 60)
 

@@ -11,7 +11,7 @@ import pytest
 from gdviz.data import build_dataset
 from gdviz.scenario import load_scenario
 from gdviz.tui.app import GdvizApp
-from gdviz.tui.worker import precompute
+from gdviz.tui.frozen import precompute
 
 
 @pytest.fixture(scope="module")

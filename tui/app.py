@@ -1,7 +1,7 @@
 """The gdviz terminal app: every run's descent path and loss curve, animated side by side.
 
 The engine runs in a thread worker (:mod:`gdviz.tui.worker`) and posts history chunks; the
-message handlers only store them (:mod:`gdviz.tui.state`); a
+message handlers only store them (:mod:`gdviz.tui.engine_link`, :mod:`gdviz.tui.state`); a
 timer moves the playback clock and, at most ``fps`` times a second, builds each widget's view
 value (:mod:`gdviz.tui.views`) and hands it over; a widget redraws only the rows that changed.
 Widgets tell the app what the user did with messages (``RunColumn.RunSelected``).
@@ -13,44 +13,29 @@ no worker, so tests and snapshots see one deterministic frame.
 from __future__ import annotations
 
 import time
-import traceback
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual import on, work
-from textual.app import App, SystemCommand
+from textual import on
+from textual.app import SystemCommand
 from textual.binding import Binding
-from textual.message import Message
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState, get_current_worker
 
 from gdviz.data import Dataset
-from gdviz.models import Model
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface
-from gdviz.target import is_fallback
+from gdviz.tui.engine_link import EngineLink
 from gdviz.tui.export import export_history
-from gdviz.tui.fork import ForkRequest, ForkSettings, begin_fork, train_fork
+from gdviz.tui.fork import ForkSettings, begin_fork
+from gdviz.tui.frozen import fork_now, precompute, show_trained
 from gdviz.tui.main_screen import MainScreen
-from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
 from gdviz.tui.panels import RunColumn, StatusView
 from gdviz.tui.runinfo import planned_run, run_info
-from gdviz.tui.screens import ErrorScreen, ForkScreen, HelpScreen
+from gdviz.tui.screens import ForkScreen, HelpScreen
 from gdviz.tui.state import Playback
-from gdviz.tui.views import (
-    X_AXES,
-    Projections,
-    ViewOptions,
-    column_view,
-    comparison_view,
-    screen_layout,
-    stats_view,
-    status_view,
-    target_text,
-)
-from gdviz.tui.worker import EngineDriver, Pacer, frozen_cost, precompute, whole_history
+from gdviz.tui.views import X_AXES, ViewOptions, column_view, comparison_view, screen_layout, stats_view, status_view, target_text
 
 if TYPE_CHECKING:
     from gdviz.engine import Engine
@@ -58,7 +43,7 @@ if TYPE_CHECKING:
 STATS_EVERY = 0.25  # seconds between stats-table refreshes
 
 
-class GdvizApp(App[int]):
+class GdvizApp(EngineLink):
     """See :mod:`gdviz.tui.app`. Build it with :func:`make_app`."""
 
     CSS_PATH = "app.tcss"
@@ -80,7 +65,7 @@ class GdvizApp(App[int]):
         precomputed: tuple[Engine, Surface, float] | None = None,
         target: str = "cpu",
     ) -> None:
-        super().__init__()
+        super().__init__(target)
         self.fps = max(1, int(fps))
         self.frozen = frozen
         self.export_dir = Path(export_dir) if export_dir is not None else Path.cwd()
@@ -89,22 +74,6 @@ class GdvizApp(App[int]):
         self.log_y = True
         self.table_visible: bool | None = None  # decided at the first layout (narrow: hidden)
         self.plain = False  # no colour: markers, line styles and contour lines
-        self.generation = 0  # messages from an engine the user restarted carry an older one
-        self.driver: EngineDriver | None = None
-        self.drivers: list[EngineDriver] = []  # every driver started (run_app waits on them at exit)
-        self.pacer = Pacer()
-        self.phase = ""  # what the engine is doing before its first points
-        self._phase_since = 0.0  # when the engine started (the start-up progress shows the seconds)
-        #: What the engine is asked for (cpu, cuda or auto; the CLI has checked that cuda is usable).
-        self.requested_target = target
-        #: Where the engine computes ("cpu" or "cuda"), once it exists; until then, the request.
-        self.target = target
-        self.target_label = ""  # "cpu (16 threads)" or the GPU's name
-        self.target_note = ""  # the engine's target_note: why the target differs, or a fallback
-        self.surface: Surface | None = None
-        self.projections = Projections()  # the runs' paths in the surface's plane
-        #: The engine's model description (fitted line, parameter names); None until it exists.
-        self.model: Model | None = None
         self.frames = 0  # frames that redrew something (for bench_ui)
         self._last_tick = time.perf_counter()
         self._last_stats = 0.0
@@ -132,12 +101,7 @@ class GdvizApp(App[int]):
         self._precomputed = None
         self.target, self.target_note, self.model = engine.target, engine.target_note, engine.model
         self.surface = surface
-        pb = self.playback
-        pb.infos = [run_info(r) for r in engine.runs]
-        for r, trace in zip(engine.runs, pb.traces):
-            trace.append(whole_history(r))
-        pb.clock = pb.end if self._frozen_clock is None else min(float(self._frozen_clock), pb.end)
-        pb.playing = False
+        show_trained(self.playback, engine, self._frozen_clock)
 
     def on_mount(self) -> None:
         # Headless (tests, bench): colour unless NO_COLOR, whatever TERM says, so snapshots
@@ -160,94 +124,6 @@ class GdvizApp(App[int]):
             if isinstance(screen, MainScreen):
                 return screen
         return None
-
-    # --- the worker ----------------------------------------------------------------------------------
-    def start_engine(self) -> None:
-        self.generation += 1
-        self.pacer = Pacer(self.playback.clock, self.playback.epochs_per_second)
-        self.driver = EngineDriver(self.scenario, self.dataset, self.generation, self.pacer, self.requested_target)
-        self.drivers.append(self.driver)
-        self.phase = "starting"
-        self._phase_since = time.perf_counter()
-        self._drive(self.driver)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="engine", name="engine")
-    def _drive(self, driver: EngineDriver) -> None:
-        worker = get_current_worker()
-
-        def post(message: Message) -> None:
-            if not worker.is_cancelled and not driver.stop.is_set():
-                self.post_message(message)
-
-        driver.run(post)
-
-    def stop_engine(self) -> None:
-        if self.driver is not None:
-            self.driver.stop.set()
-            self.driver = None
-
-    @property
-    def phase_seconds(self) -> float:
-        """Seconds since the engine was started (shown while it prepares)."""
-        return time.perf_counter() - self._phase_since
-
-    # --- messages from the worker (store only) ----------------------------------------------------
-    def on_phase(self, message: Phase) -> None:
-        if message.generation == self.generation:
-            self.phase = message.text
-
-    def on_engine_ready(self, message: EngineReady) -> None:
-        if message.generation != self.generation:
-            return
-        self.phase = ""
-        self.playback.infos = message.infos
-        self.model = message.model
-        for chunk in message.initial:
-            self.playback.traces[chunk.run].append(chunk)
-        self._set_target(message.target, message.target_label, message.target_note)
-
-    def on_target_changed(self, message: TargetChanged) -> None:
-        if message.generation == self.generation:
-            self._set_target(message.target, message.target_label, message.target_note)
-
-    def _set_target(self, target: str, label: str, note: str) -> None:
-        """Store where the engine computes; a new note (a fallback) is also shown once, in full."""
-        new_note = is_fallback(note) and note != self.target_note  # no GPU at all is no news
-        self.target, self.target_label, self.target_note = target, label, note
-        if new_note:
-            runtime = note.startswith("CUDA failed")
-            self.notify(note, title="fell back to the CPU" if runtime else "compute target",
-                        severity="warning" if runtime else "information", timeout=8)  # fmt: skip
-
-    def on_chunks_ready(self, message: ChunksReady) -> None:
-        if message.generation != self.generation:
-            return
-        traces = self.playback.traces
-        for chunk in message.chunks:
-            if message.forks[chunk.run] == traces[chunk.run].forks:  # not from before a fork
-                traces[chunk.run].append(chunk)
-
-    def on_surface_ready(self, message: SurfaceReady) -> None:
-        if message.generation == self.generation:
-            self.surface = message.surface
-            self.projections.clear()
-
-    def on_forked(self, message: Forked) -> None:
-        if message.generation == self.generation:
-            self.playback.infos[message.run] = message.info
-
-    @on(Worker.StateChanged)
-    def _worker_state(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "engine" or event.state != WorkerState.ERROR:
-            return
-        error = event.worker.error
-        details = "".join(traceback.format_exception(error)) if error is not None else "unknown error"
-        self.stop_engine()
-        self.push_screen(ErrorScreen(f"{type(error).__name__}: {error}", details), callback=self._error_closed)
-
-    def _error_closed(self, restart: bool | None) -> None:
-        if restart:
-            self.action_restart()
 
     # --- messages from the widgets ------------------------------------------------------------------
     @on(RunColumn.RunSelected)
@@ -417,24 +293,15 @@ class GdvizApp(App[int]):
         """Fork run ``i`` at the playback clock with ``settings`` (the fork form's result)."""
         shape = {"n": self.n, "d": self.d, "p": self.p}
         request = begin_fork(self.playback, i, self.scenario.runs[i], settings, **shape)
-        if self.frozen or self.driver is None:
-            self._fork_now(request)
+        if self.frozen or self.driver is None:  # no worker: train the fork to its end right here
+            fork_now(self.playback, self.scenario, self.dataset, request, target=self.requested_target,
+                     fixed_cost=self.frozen)  # fmt: skip
         else:
             self.driver.requests.put(request)
         self.draw(force=True)
         info = self.playback.infos[i]
         self.notify(f"{info.name} forked at epoch {request.forked_at:.3g}: lr {settings.learning_rate:g}, "
                     f"B={info.batch}, {settings.optimizer}")  # fmt: skip
-
-    def _fork_now(self, request: ForkRequest) -> None:
-        """No worker (a frozen app): train the fork to its end right here."""
-        from gdviz.engine import Engine
-
-        engine = Engine(self.scenario, self.dataset, target=self.requested_target)
-        run, chunks = train_fork(engine, request, cost=frozen_cost if self.frozen else None)
-        for chunk in chunks:
-            self.playback.traces[request.run].append(chunk)
-        self.playback.infos[request.run] = run_info(run, forked_at=request.forked_at)
 
     # --- the command palette ----------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

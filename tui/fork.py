@@ -2,8 +2,7 @@
 
 The engine builds the new run (:meth:`gdviz.engine.Engine.fork_run`); this module checks the
 form's choices, cuts the run's trace at the fork point and says what the forked run will be
-until the engine has made it (:func:`begin_fork`), and trains a fork on the spot for a frozen
-app (:func:`train_fork`).
+until the engine has made it (:func:`begin_fork`).
 The UI shifts the new run's step, epoch and seconds by the fork point (see
 :class:`gdviz.tui.state.RunTrace`), so its curves continue.
 """
@@ -11,13 +10,11 @@ The UI shifts the new run's step, epoch and seconds by the fork point (see
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from gdviz.engine import Engine, Run
-from gdviz.history import HistoryChunk
 from gdviz.scenario import RunSpec
 from gdviz.tui.runinfo import planned_run, run_info
 from gdviz.tui.state import Playback
@@ -82,25 +79,6 @@ def forked_spec(spec: RunSpec, n: int, settings: ForkSettings) -> RunSpec:
     batch = None if settings.batch_size >= n else int(settings.batch_size)
     train = dataclasses.replace(spec.train, learning_rate=float(settings.learning_rate), optimizer=settings.optimizer)
     return dataclasses.replace(spec, batch_size=batch, train=train)
-
-
-def train_fork(
-    engine: Engine, request: ForkRequest, *, cost: Callable[[int], float] | None = None
-) -> tuple[Run, list[HistoryChunk]]:
-    """Make the fork in ``engine`` and train it to its end now (a frozen app has no worker).
-
-    ``cost`` (seconds per update of a batch size) replaces the measured seconds, as a frozen
-    app does (:func:`gdviz.tui.worker.frozen_cost`), so its drawings do not vary.
-    """
-    run = fork_request(engine, request)
-    chunks = []
-    while not run.done:
-        chunk = engine.advance_run(run, 10_000)
-        run.history.append(chunk)
-        if cost is not None:
-            chunk = dataclasses.replace(chunk, seconds=chunk.step * cost(run.batch))
-        chunks.append(chunk)
-    return run, chunks
 
 
 def begin_fork(pb: Playback, i: int, spec: RunSpec, settings: ForkSettings, *, n: int, d: int, p: int) -> ForkRequest:

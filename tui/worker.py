@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -185,33 +184,3 @@ def whole_history(run: Run, copy: bool = False) -> HistoryChunk:
 
     return HistoryChunk(run.index, c(h.step), c(h.epoch), c(h.seconds), c(h.loss), c(h.full_loss), c(h.noise),
                         c(h.params), run.done, run.diverged_step)  # fmt: skip
-
-
-def frozen_cost(batch: int) -> float:
-    """Seconds per update of batch ``batch`` in a frozen app: 2 µs plus 10 ns per sample."""
-    return 2e-6 + 1e-8 * batch
-
-
-def precompute(
-    scenario: Scenario, dataset: Dataset, deterministic_seconds: bool = True, target: str = "cpu"
-) -> tuple[Engine, Surface, float]:
-    """Train every run to the end now: the engine, its loss surface, the seconds it took.
-
-    With ``deterministic_seconds`` the measured times are replaced by :func:`frozen_cost`,
-    so drawings of a frozen app never vary.
-    """
-    from gdviz.engine import Engine, warm_up
-
-    warm_up({run.train.dtype for run in scenario.runs})
-    engine = Engine(scenario, dataset, target=target)
-    t0 = time.perf_counter()
-    engine.run_to_end()
-    elapsed = time.perf_counter() - t0
-    if deterministic_seconds:
-        for r in engine.runs:
-            cost = frozen_cost(r.batch)
-            r.history.seconds[:] = r.history.step * cost
-            r.seconds = r.step * cost
-    surface = compute_surface(engine, [r.history.params for r in engine.runs], exclude={
-        r.index for r in engine.runs if r.diverged_step is not None}, version=1)  # fmt: skip
-    return engine, surface, elapsed

@@ -1,0 +1,87 @@
+"""A frozen app: every run trained before it starts, no timer and no worker (tests, snapshots).
+
+Measured seconds are replaced by a fixed cost model (:func:`frozen_cost`), so a frozen frame
+is the same on every machine; a fork is trained to its end on the spot (:func:`fork_now`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+
+from gdviz.data import Dataset
+from gdviz.engine import Engine, Run, warm_up
+from gdviz.history import HistoryChunk
+from gdviz.scenario import Scenario
+from gdviz.surface import Surface, compute_surface
+from gdviz.tui.fork import ForkRequest, fork_request
+from gdviz.tui.runinfo import run_info
+from gdviz.tui.state import Playback
+from gdviz.tui.worker import whole_history
+
+
+def frozen_cost(batch: int) -> float:
+    """Seconds per update of batch ``batch`` in a frozen app: 2 µs plus 10 ns per sample."""
+    return 2e-6 + 1e-8 * batch
+
+
+def precompute(
+    scenario: Scenario, dataset: Dataset, deterministic_seconds: bool = True, target: str = "cpu"
+) -> tuple[Engine, Surface, float]:
+    """Train every run to the end now: the engine, its loss surface, the seconds it took.
+
+    With ``deterministic_seconds`` the measured times are replaced by :func:`frozen_cost`,
+    so drawings of a frozen app never vary.
+    """
+    warm_up({run.train.dtype for run in scenario.runs})
+    engine = Engine(scenario, dataset, target=target)
+    t0 = time.perf_counter()
+    engine.run_to_end()
+    elapsed = time.perf_counter() - t0
+    if deterministic_seconds:
+        for r in engine.runs:
+            cost = frozen_cost(r.batch)
+            r.history.seconds[:] = r.history.step * cost
+            r.seconds = r.step * cost
+    surface = compute_surface(engine, [r.history.params for r in engine.runs], exclude={
+        r.index for r in engine.runs if r.diverged_step is not None}, version=1)  # fmt: skip
+    return engine, surface, elapsed
+
+
+def show_trained(pb: Playback, engine: Engine, clock: float | None) -> None:
+    """Put ``engine``'s trained runs into ``pb``, paused at ``clock`` (None: the end)."""
+    pb.infos = [run_info(r) for r in engine.runs]
+    for r, trace in zip(engine.runs, pb.traces):
+        trace.append(whole_history(r))
+    pb.clock = pb.end if clock is None else min(float(clock), pb.end)
+    pb.playing = False
+
+
+def train_fork(
+    engine: Engine, request: ForkRequest, *, cost: Callable[[int], float] | None = None
+) -> tuple[Run, list[HistoryChunk]]:
+    """Make the fork in ``engine`` and train it to its end now (a frozen app has no worker).
+
+    ``cost`` (seconds per update of a batch size) replaces the measured seconds, as a frozen
+    app does (:func:`frozen_cost`), so its drawings do not vary.
+    """
+    run = fork_request(engine, request)
+    chunks = []
+    while not run.done:
+        chunk = engine.advance_run(run, 10_000)
+        run.history.append(chunk)
+        if cost is not None:
+            chunk = dataclasses.replace(chunk, seconds=chunk.step * cost(run.batch))
+        chunks.append(chunk)
+    return run, chunks
+
+
+def fork_now(pb: Playback, scenario: Scenario, dataset: Dataset, request: ForkRequest, *,
+             target: str = "cpu", fixed_cost: bool = True) -> None:
+    """Make the fork ``request`` asks for in a fresh engine and put its points into ``pb``."""
+    engine = Engine(scenario, dataset, target=target)
+    run, chunks = train_fork(engine, request, cost=frozen_cost if fixed_cost else None)
+    for chunk in chunks:
+        pb.traces[request.run].append(chunk)
+    pb.infos[request.run] = run_info(run, forked_at=request.forked_at)
