@@ -16,7 +16,7 @@ import pytest
 
 from gdviz.data import build_dataset
 from gdviz.scenario import load_scenario
-from gdviz.tui.app import GdvizApp
+from gdviz.tui.app import make_app
 from gdviz.tui.main_screen import MainScreen
 from gdviz.tui.panels import RunColumn, StatsTable
 from gdviz.tui.screens import ErrorScreen, ForkScreen, HelpScreen
@@ -36,7 +36,7 @@ def houses():
 @pytest.fixture
 def app(houses, tmp_path):
     scenario, dataset, pre = houses
-    return GdvizApp(scenario, dataset, frozen=True, clock=5.0, precomputed=pre, export_dir=tmp_path)
+    return make_app(scenario, dataset, frozen=True, clock=5.0, precomputed=pre, export_dir=tmp_path)
 
 
 async def test_space_toggles_play_and_pause(app):
@@ -231,7 +231,7 @@ async def test_a_narrow_terminal_shows_one_column_at_a_time(app):
 async def test_a_diverged_run_says_so_in_its_column(tmp_path):
     scenario = load_scenario("lr_too_large")
     dataset = build_dataset(scenario)
-    app = GdvizApp(scenario, dataset, frozen=True, export_dir=tmp_path)
+    app = make_app(scenario, dataset, frozen=True, export_dir=tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         diverged = [i for i, t in enumerate(app.playback.traces) if t.diverged_step is not None]
@@ -268,7 +268,7 @@ async def test_opening_another_scenario_rebuilds_the_columns(app):
 
 async def test_the_live_app_plays_chunks_from_the_worker(houses):
     scenario, dataset, _ = houses
-    app = GdvizApp(scenario, dataset, fps=60)
+    app = make_app(scenario, dataset, fps=60)
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(200):
             await pilot.pause(0.05)
@@ -294,7 +294,7 @@ async def test_enter_forks_a_run_of_the_live_app_and_it_continues_with_the_new_s
     scenario, dataset, _ = houses
     # A low frame rate leaves the process idle between frames, which is what Pilot.press
     # waits for after each key (up to 1 s a key at 60 frames/s while the clock runs).
-    app = GdvizApp(scenario, dataset, fps=10)
+    app = make_app(scenario, dataset, fps=10)
     async with app.run_test(size=SIZE) as pilot:
         pb = app.playback
         # Playing, with the stochastic run past its first recorded points (a fork from there).
@@ -342,7 +342,7 @@ async def test_the_status_line_says_where_the_engine_computes(houses):
     """``auto`` never picks Numba's CUDA simulator (on in the tests): the CPU, with a note in the
     help screen but no warning mark, since having no GPU to use is not a fallback."""
     scenario, dataset, _ = houses
-    app = GdvizApp(scenario, dataset, fps=10, target="auto")
+    app = make_app(scenario, dataset, fps=10, target="auto")
     async with app.run_test(size=SIZE) as pilot:
         assert await _until(pilot, lambda: not app.phase and app.target_label != "")
         status = app.status_text()
@@ -358,7 +358,7 @@ async def test_the_status_line_says_where_the_engine_computes(houses):
 async def test_a_real_fallback_is_marked_in_the_status_line(houses):
     """A GPU that could not be used (here: a CUDA failure at run time) is marked with a warning."""
     scenario, dataset, _ = houses
-    app = GdvizApp(scenario, dataset, fps=10, target="cpu")
+    app = make_app(scenario, dataset, fps=10, target="cpu")
     async with app.run_test(size=SIZE) as pilot:
         assert await _until(pilot, lambda: not app.phase and app.target_label != "")
         app._set_target("cpu", app.target_label, "CUDA failed at run time (CudaError: boom); continued on the CPU")
@@ -375,7 +375,7 @@ async def test_an_exception_in_the_worker_shows_an_error_screen(houses, monkeypa
 
     monkeypatch.setattr(gdviz.engine, "warm_up", broken)
     scenario, dataset, _ = houses
-    app = GdvizApp(scenario, dataset)
+    app = make_app(scenario, dataset)
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(100):
             await pilot.pause(0.02)
@@ -395,7 +395,7 @@ async def test_r_on_the_error_screen_restarts_the_engine(houses, monkeypatch):
 
     monkeypatch.setattr(gdviz.engine, "warm_up", broken)
     scenario, dataset, _ = houses
-    app = GdvizApp(scenario, dataset)
+    app = make_app(scenario, dataset)
     async with app.run_test(size=SIZE) as pilot:
         assert await _until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=5.0)
         assert app.generation == 1
@@ -410,7 +410,7 @@ async def test_no_color_draws_contours_markers_and_line_styles(houses, monkeypat
     """NO_COLOR: the heat map becomes contour lines and every frame still renders."""
     monkeypatch.setenv("NO_COLOR", "1")
     scenario, dataset, pre = houses
-    app = GdvizApp(scenario, dataset, frozen=True, clock=5.0, precomputed=pre)
+    app = make_app(scenario, dataset, frozen=True, clock=5.0, precomputed=pre)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.plain

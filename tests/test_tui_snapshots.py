@@ -10,7 +10,7 @@ import pytest
 
 from gdviz.data import build_dataset
 from gdviz.scenario import load_scenario
-from gdviz.tui.app import GdvizApp
+from gdviz.tui.app import GdvizApp, make_app
 from gdviz.tui.frozen import precompute
 
 
@@ -23,7 +23,7 @@ def houses():
 
 def frozen(houses, clock=12.0) -> GdvizApp:
     scenario, dataset, pre = houses
-    return GdvizApp(scenario, dataset, frozen=True, clock=clock, precomputed=pre)
+    return make_app(scenario, dataset, frozen=True, clock=clock, precomputed=pre)
 
 
 class TestMainScreen:
@@ -47,7 +47,7 @@ class TestOtherScreens:
 
     def test_diverged_run(self, snap_compare):
         scenario = load_scenario("lr_too_large")
-        app = GdvizApp(scenario, build_dataset(scenario), frozen=True)
+        app = make_app(scenario, build_dataset(scenario), frozen=True)
         assert snap_compare(app, terminal_size=(200, 60))
 
     def test_too_small(self, snap_compare, houses):

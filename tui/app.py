@@ -16,7 +16,6 @@ import time
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import SystemCommand
@@ -24,6 +23,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from gdviz.data import Dataset
+from gdviz.engine import Engine
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface
 from gdviz.tui.engine_link import EngineLink
@@ -36,9 +36,6 @@ from gdviz.tui.runinfo import planned_run, run_info
 from gdviz.tui.screens import ForkScreen, HelpScreen
 from gdviz.tui.state import Playback
 from gdviz.tui.views import X_AXES, ViewOptions, column_view, comparison_view, screen_layout, stats_view, status_view, target_text
-
-if TYPE_CHECKING:
-    from gdviz.engine import Engine
 
 STATS_EVERY = 0.25  # seconds between stats-table refreshes
 
@@ -120,10 +117,7 @@ class GdvizApp(EngineLink):
 
     @property
     def main_screen(self) -> MainScreen | None:
-        for screen in self.screen_stack:
-            if isinstance(screen, MainScreen):
-                return screen
-        return None
+        return next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
 
     # --- messages from the widgets ------------------------------------------------------------------
     @on(RunColumn.RunSelected)
@@ -355,6 +349,7 @@ def make_app(
     clock: float | None = None,
     export_dir: Path | str | None = None,
     target: str = "cpu",
+    precomputed: tuple[Engine, Surface, float] | None = None,
 ) -> GdvizApp:
     """The app, for the CLI and the tests.
 
@@ -371,8 +366,10 @@ def make_app(
     target : str
         ``cpu`` (the default), ``cuda`` or ``auto``: passed to the engine, which resolves it
         (:func:`gdviz.target.resolve_target`); the status line shows where it computes.
+    precomputed : tuple, optional
+        For a frozen app: what :func:`gdviz.tui.frozen.precompute` returned (tests share one).
     """
-    return GdvizApp(scenario, dataset, frozen=frozen, fps=fps, clock=clock, export_dir=export_dir, target=target)
+    return GdvizApp(scenario, dataset, frozen=frozen, fps=fps, clock=clock, export_dir=export_dir, target=target, precomputed=precomputed)
 
 
 def run_app(scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu") -> int:
