@@ -143,7 +143,6 @@ class Engine:
         full = self.full_loss(thetas)
         noise = self._noise(thetas, [run.batch for run in runs])
         for run, theta, f, z in zip(runs, thetas, full, noise):
-            run.noise_values.append(float(z))
             run.points_seen = 1
             run.history.append(HistoryChunk(
                 run=run.index, step=np.zeros(1, np.int64), epoch=np.zeros(1), seconds=np.zeros(1),
@@ -271,7 +270,6 @@ class Engine:
         for run, steps, params, loss, n_done, dt in recorded:
             k = len(steps)
             z = noise[offset : offset + k]
-            run.noise_values.extend(float(v) for v in z[~np.isnan(z)])
             start_step = run.step - n_done
             start_seconds = run.seconds
             run.seconds += dt
@@ -397,10 +395,6 @@ class Engine:
         )
 
     # --- results -----------------------------------------------------------------------------
-    def memory_per_step(self, run: Run) -> int:
-        """Bytes one update touches (see :func:`gdviz.runfacts.memory_per_step`)."""
-        return run.facts.memory_per_step
-
     def summary(self, run: Run) -> RunSummary:
         """The run's measured figures (one source for the table, the JSON and the TUI)."""
         return summarize(run, self.model, self.dataset)

@@ -8,7 +8,7 @@ report and the TUI's stats panel alike.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,6 @@ class Run:
     seconds: float = 0.0
     rate: float = 0.0  # measured updates per second (the run's own kernel time), to size chunks
     points_seen: int = 0  # recorded points so far, to decide where noise is evaluated
-    noise_values: list[float] = field(default_factory=list)
 
     # the run's state, as 1-d (or [3, p]) views
     @property
@@ -114,9 +113,6 @@ class Run:
         e = self.epochs_done
         return self.seconds / e if e > 0 else math.nan
 
-    @property
-    def gradient_noise(self) -> float:
-        return float(np.mean(self.noise_values)) if self.noise_values else math.nan
 
 
 @dataclass(frozen=True)
@@ -147,17 +143,50 @@ class RunSummary:
 
 
 
-def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
-    """The measured figures of ``run`` (``model``: its :class:`gdviz.models.Model`)."""
-    h = run.history
-    t = run.spec.train
-    target = t.target_loss
+@dataclass(frozen=True)
+class Measured:
+    """A run's measured figures over the first ``k`` points of its history."""
+
+    epochs: float
+    updates: int
+    seconds_per_epoch: float
+    full_loss: float
+    epochs_to_target: float | None
+    updates_to_target: int | None
+    seconds_to_target: float | None
+    gradient_noise: float  # mean of the finite values evaluated so far
+
+
+def measured(history: Any, k: int, target_loss: float | None) -> Measured:
+    """The figures of ``history[:k]`` (``k >= 1``): the one computation behind the headless
+    table, the JSON report (at a run's end) and the TUI's stats table (at the playback clock)."""
+    epoch = float(history.epoch[k - 1])
+    seconds = float(history.seconds[k - 1])
     epochs_to = updates_to = seconds_to = None
-    if target is not None and len(h):
-        hit = np.flatnonzero(h.full_loss <= target)
+    if target_loss is not None:
+        hit = np.flatnonzero(history.full_loss[:k] <= target_loss)
         if len(hit):
             i = int(hit[0])
-            epochs_to, updates_to, seconds_to = float(h.epoch[i]), int(h.step[i]), float(h.seconds[i])
+            epochs_to, updates_to, seconds_to = float(history.epoch[i]), int(history.step[i]), float(history.seconds[i])
+    noise = np.asarray(history.noise[:k], dtype=np.float64)
+    noise = noise[np.isfinite(noise)]
+    return Measured(
+        epochs=epoch,
+        updates=int(history.step[k - 1]),
+        seconds_per_epoch=seconds / epoch if epoch > 0 else math.nan,
+        full_loss=float(history.full_loss[k - 1]),
+        epochs_to_target=epochs_to,
+        updates_to_target=updates_to,
+        seconds_to_target=seconds_to,
+        gradient_noise=float(noise.mean()) if len(noise) else math.nan,
+    )
+
+
+def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
+    """The measured figures of ``run`` at its last point (``model``: its :class:`gdviz.models.Model`)."""
+    h = run.history
+    t = run.spec.train
+    m = measured(h, len(h), t.target_loss)
     final = h.params[-1].copy()
     return RunSummary(
         name=run.name,
@@ -166,18 +195,18 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         updates_per_epoch=run.updates_per_epoch,
         optimizer=t.optimizer,
         learning_rate=float(t.learning_rate),
-        epochs=run.epochs_done,
-        updates=run.step,
+        epochs=m.epochs,
+        updates=m.updates,
         memory_per_step=run.facts.memory_per_step,
-        seconds_per_epoch=run.seconds_per_epoch,
-        final_loss=float(h.full_loss[-1]),
+        seconds_per_epoch=m.seconds_per_epoch,
+        final_loss=m.full_loss,
         final_params=final,
         final_params_original_units=model.to_original_units(dataset, final),
         diverged=run.diverged_step is not None,
         diverged_step=run.diverged_step,
-        target_loss=target,
-        epochs_to_target=epochs_to,
-        updates_to_target=updates_to,
-        seconds_to_target=seconds_to,
-        gradient_noise=run.gradient_noise,
+        target_loss=t.target_loss,
+        epochs_to_target=m.epochs_to_target,
+        updates_to_target=m.updates_to_target,
+        seconds_to_target=m.seconds_to_target,
+        gradient_noise=m.gradient_noise,
     )

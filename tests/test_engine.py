@@ -145,7 +145,7 @@ batch_size = 3
 def test_noise_shrinks_as_batches_grow(engine_factory):
     engine = engine_factory(scenario_text())
     engine.run_to_end()
-    full, sgd, mini = (r.gradient_noise for r in engine.runs)
+    full, sgd, mini = (s.gradient_noise for s in engine.summaries())
     assert full == 0.0
     assert sgd > mini > 0
 

@@ -164,7 +164,3 @@ class Playback:
 def format_speed(speed: float) -> str:
     return f"{speed:g}×"
 
-
-def finite_mean(values: np.ndarray) -> float:
-    v = values[np.isfinite(values)]
-    return float(v.mean()) if len(v) else math.nan

@@ -17,13 +17,14 @@ import numpy as np
 from gdviz.history import History
 from gdviz.models import Model
 from gdviz.report import format_bytes, format_number, format_seconds
+from gdviz.runs import measured
 from gdviz.surface import Surface
 from gdviz.target import is_fallback
 from gdviz.tui.chart import ChartSpec, Series, y_range_of
 from gdviz.tui.colors import PATTERN_GLYPHS, run_color, run_marker, run_pattern
 from gdviz.tui.main_screen import ScreenLayout
 from gdviz.tui.panels import RunColumnView, StatsView, StatusView
-from gdviz.tui.state import Playback, RunTrace, finite_mean, format_speed
+from gdviz.tui.state import Playback, RunTrace, format_speed
 from gdviz.tui.surface_view import PathSpec, SurfaceFrame
 
 #: Below this terminal size the app shows a message instead of a squeezed drawing.
@@ -192,8 +193,8 @@ def _nice_ceiling(v: float) -> float:
 def stats_view(pb: Playback) -> StatsView:
     """The stats table at the playback clock (the headless table's columns).
 
-    The fixed figures are the runs' facts (:mod:`gdviz.tui.runinfo`); the measured ones are
-    those :meth:`gdviz.engine.Engine.summary` gives at a run's end, read here at the clock.
+    The fixed figures are the runs' facts (:mod:`gdviz.tui.runinfo`); the measured ones come
+    from :func:`gdviz.runs.measured` at the clock, as the headless table's at a run's end.
     """
     rows = []
     for info, trace in zip(pb.infos, pb.traces):
@@ -203,21 +204,21 @@ def stats_view(pb: Playback) -> StatsView:
         if k == 0:
             rows.append((*fixed, "–", "–", "–", "–", "–", "–"))
             continue
-        h = trace.history
-        epoch, secs = float(h.epoch[k - 1]), float(h.seconds[k - 1])
+        m = measured(trace.history, k, info.target_loss)
         if info.target_loss is None:
             to_target = "no target"
+        elif m.epochs_to_target is not None:
+            to_target = f"{m.epochs_to_target:.3g}"
         else:
-            hit = np.flatnonzero(h.full_loss[:k] <= info.target_loss)
-            to_target = f"{h.epoch[hit[0]]:.3g}" if len(hit) else "not yet" if not trace.done else "not reached"
+            to_target = "not yet" if not trace.done else "not reached"
         div = pb.diverged_shown(info.index)
         rows.append((
             *fixed,
-            f"{epoch:.2f}",
-            format_seconds(secs / epoch) if epoch > 0 else "–",
-            format_number(float(h.full_loss[k - 1])),
+            f"{m.epochs:.2f}",
+            format_seconds(m.seconds_per_epoch) if m.epochs > 0 else "–",
+            format_number(m.full_loss),
             to_target,
-            format_number(finite_mean(h.noise[:k]), 3),
+            format_number(m.gradient_noise, 3),
             f"at step {div}" if div is not None else "no",
         ))  # fmt: skip
     return StatsView(tuple(rows))
