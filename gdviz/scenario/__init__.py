@@ -63,6 +63,8 @@ from gdviz.scenario.spec import (
 from gdviz.scenario.validate import check_against_data
 
 __all__ = [
+    "DTYPES",
+    "TARGETS",
     "DataSpec",
     "ModelSpec",
     "TrainSpec",

@@ -155,7 +155,6 @@ def _validate_runs(
 ) -> list[dict[str, Any]] | None:
     train_table = _table(raw, "train", problems, required=False, example="") or {}
     train_schema = _schema(TrainSpec)
-    run_schema = _schema(RunSpec)
     train_given = _check_keys(train_table, train_schema, "train", problems)
     train_bad = set(train_table) - set(train_given)
 
