@@ -127,6 +127,19 @@ def test_the_stats_table_reads_the_facts_and_the_figures_at_the_clock():
     assert row[-1] == "no"
 
 
+def test_a_finished_run_is_not_reached_only_once_the_clock_gets_to_its_end():
+    """The engine may finish long before playback: until the clock reaches the run's last
+    point the table says "not yet", never "not reached"."""
+    pb = playback([0.0, 1.0, 2.0, 3.0])
+    trace = pb.traces[0]
+    trace.done = True
+    pb.infos[0] = info(0, target_loss=0.01)  # never reached: the loss ends at 0.25
+    pb.clock = 1.5
+    assert stats_view(pb).rows[0][8] == "not yet"
+    pb.clock = 3.0
+    assert stats_view(pb).rows[0][8] == "not reached"
+
+
 def test_a_run_without_points_has_its_facts_and_dashes():
     (row,) = stats_view(Playback([info(0)], p=2)).rows
     assert row == ("run 0", "mini-batch", "4", "2", "96 B", "–", "–", "–", "–", "–", "–")

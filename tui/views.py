@@ -210,7 +210,8 @@ def stats_view(pb: Playback) -> StatsView:
         elif m.epochs_to_target is not None:
             to_target = f"{m.epochs_to_target:.3g}"
         else:
-            to_target = "not yet" if not trace.done else "not reached"
+            ended = trace.done and pb.clock >= trace.last_epoch - 1e-12  # the clock is at the run's end
+            to_target = "not reached" if ended else "not yet"
         div = pb.diverged_shown(info.index)
         rows.append((
             *fixed,
