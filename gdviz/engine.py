@@ -157,7 +157,7 @@ class Engine:
         if self.model.kind == "linear":
             D = thetas - self.theta_star
             with np.errstate(over="ignore", invalid="ignore"):
-                q = np.einsum("ij,jk,ik->i", D, self._A, D)
+                q = np.sum((D @ self._A) * D, axis=1)  # D^T A D per row, through BLAS
             return np.maximum(q, 0.0) + self.loss_star
         X, y = self._data[np.float64]
         return K.full_loss(X, y, thetas, self.model.code, self.fit_intercept)
