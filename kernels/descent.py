@@ -42,22 +42,12 @@ from .clock import now_ns
 from .layout import (
     A_LOSS_SUM,
     F_BLOWUP,
-    FSTATE_SIZE,
-    HPF_SIZE,
-    HPI_SIZE,
     I_BATCH,
     I_DROP_LAST,
-    I_FIT_INTERCEPT,
-    I_MODEL,
     I_OPTIMIZER,
-    I_SCHEDULE,
     I_SEED,
     I_SHUFFLE,
-    I_STEP_SIZE,
     I_STRIDE,
-    ISTATE_SIZE,
-    MODELS,
-    OPT_ADAGRAD,
     OPT_SGD,
     S_DIVERGED,
     S_EPOCH,
@@ -65,10 +55,8 @@ from .layout import (
     S_POS,
     S_STEP,
     S_WINDOW,
-    SCHED_CONSTANT,
-    SCHED_COSINE,
-    SCHED_STEP,
     RunBatch,
+    check_state,
 )
 from .losses import FULL_PARALLEL_MIN_ROWS, _batch_loss_grad, _describe, _full_pass
 from .optim import _opt_step, lr_at, sgd_step
@@ -252,65 +240,19 @@ def _fail(name: str, want: str, arr: object) -> ValueError:
     return ValueError(f"{name} must be {want}, got {got}")
 
 
-def _need(name: str, arr: object, dtype: type, shape: tuple[int, ...]) -> None:
-    want = f"a C-contiguous writable {np.dtype(dtype).name} array of shape {shape}"
-    if (
-        not isinstance(arr, np.ndarray)
-        or arr.dtype != dtype
-        or arr.shape != shape
-        or not arr.flags.c_contiguous
-        or not arr.flags.writeable
-    ):
-        raise _fail(name, want, arr)
-
-
 def check_batch(X: np.ndarray, y: np.ndarray, state: RunBatch) -> tuple[int, int, int]:
-    """Validate a batch of runs on ``X``, ``y``; return ``(R, n, p)`` or raise ValueError."""
+    """Validate a batch of runs on ``X``, ``y``; return ``(R, n, p)`` or raise ValueError
+    (TypeError for a ``state`` that is no RunBatch). The runs are checked by
+    :func:`.layout.check_state`, as on the GPU."""
     if not isinstance(X, np.ndarray) or X.ndim != 2 or X.dtype not in (np.float32, np.float64):
         raise _fail("X", "a 2-d float32 or float64 array (convert with X.astype(np.float64))", X)
-    if not isinstance(state, RunBatch):
-        raise TypeError(f"state must be a RunBatch (from layout.new_state), got {type(state).__name__}")
     dtype = X.dtype
     n, d = X.shape
     if not X.flags.c_contiguous:
         raise _fail("X", "C-contiguous (pass np.ascontiguousarray(X))", X)
     if not isinstance(y, np.ndarray) or y.shape != (n,) or y.dtype != dtype or not y.flags.c_contiguous:
         raise _fail("y", f"a C-contiguous {dtype}[{n}] array like X", y)
-    R = state.params.shape[0] if isinstance(state.params, np.ndarray) and state.params.ndim == 2 else -1
-    p = state.params.shape[1] if R >= 0 else -1
-    _need("state.hpf", state.hpf, np.float64, (R, HPF_SIZE))
-    _need("state.hpi", state.hpi, np.int64, (R, HPI_SIZE))
-    _need("state.params", state.params, dtype, (R, p))
-    _need("state.opt_state", state.opt_state, dtype, (R, 3, p))
-    _need("state.perm", state.perm, np.int64, (R, n))
-    _need("state.istate", state.istate, np.int64, (R, ISTATE_SIZE))
-    _need("state.fstate", state.fstate, np.float64, (R, FSTATE_SIZE))
-    hpi, ist = state.hpi, state.istate
-    for r in range(R):
-        model, code, schedule = int(hpi[r, I_MODEL]), int(hpi[r, I_OPTIMIZER]), int(hpi[r, I_SCHEDULE])
-        B, fit_intercept = int(hpi[r, I_BATCH]), int(hpi[r, I_FIT_INTERCEPT])
-        if model not in MODELS.values():
-            raise ValueError(f"run {r}: hpi[I_MODEL] must be a MODEL_* code {sorted(MODELS.values())}, got {model}")
-        if fit_intercept not in (0, 1):
-            raise ValueError(f"run {r}: hpi[I_FIT_INTERCEPT] must be 0 or 1, got {fit_intercept}")
-        if p != d + fit_intercept:
-            raise ValueError(f"run {r}: the model has {d + fit_intercept} parameters, state.params has {p}")
-        if not OPT_SGD <= code <= OPT_ADAGRAD:
-            raise ValueError(f"run {r}: hpi[I_OPTIMIZER] must be an OPT_* code ({OPT_SGD}..{OPT_ADAGRAD}), got {code}")
-        if not SCHED_CONSTANT <= schedule <= SCHED_COSINE:
-            raise ValueError(
-                f"run {r}: hpi[I_SCHEDULE] must be a SCHED_* code ({SCHED_CONSTANT}..{SCHED_COSINE}), got {schedule}"
-            )
-        if schedule == SCHED_STEP and hpi[r, I_STEP_SIZE] < 1:
-            raise ValueError(f"run {r}: hpi[I_STEP_SIZE] must be >= 1 for the step schedule, got {hpi[r, I_STEP_SIZE]}")
-        if not 1 <= B <= n:
-            raise ValueError(f"run {r}: hpi[I_BATCH] must be in 1..n={n}, got {B}")
-        if hpi[r, I_STRIDE] < 1:
-            raise ValueError(f"run {r}: hpi[I_STRIDE] must be >= 1, got {hpi[r, I_STRIDE]}")
-        if not 0 <= ist[r, S_POS] < n or ist[r, S_STEP] < 0 or ist[r, S_EPOCH] < 0:
-            raise ValueError(f"run {r}: istate is inconsistent: {ist[r].tolist()} (a fresh run is [0, 0, 0, 0, -1, -1])")
-        if ist[r, S_POS] != 0 and ist[r, S_PERM_EPOCH] != ist[r, S_EPOCH]:
-            raise ValueError(f"run {r}: istate is mid-epoch but perm holds epoch {ist[r, S_PERM_EPOCH]}, not {ist[r, S_EPOCH]}")
+    R, p = check_state(state, n, d, dtype)
     return R, n, p
 
 

@@ -181,6 +181,58 @@ def new_state(R: int, n: int, p: int, dtype: Any = np.float64) -> RunBatch:
     )
 
 
+def check_state(state: RunBatch, n: int, d: int, dtype: Any) -> tuple[int, int]:
+    """Check ``state`` as runs on ``n`` rows of ``d`` features in ``dtype``; return ``(R, p)``.
+
+    The one check of a batch's runs, for the CPU kernel (:func:`.descent.check_batch`) and
+    the CUDA twin (:func:`.gpu_runs.check_runs`): every array a C-contiguous, writable NumPy
+    array of its dtype and shape (``R`` and ``p`` read off ``params``; ``R = 0`` passes);
+    every run's codes known, its ``p`` its model's, batch, stride and step size in range and
+    counters consistent. Raises TypeError for a ``state`` that is no RunBatch, else ValueError.
+    """
+    if not isinstance(state, RunBatch):
+        raise TypeError(f"state must be a RunBatch (from layout.new_state), got {type(state).__name__}")
+    params = state.params
+    R = params.shape[0] if isinstance(params, np.ndarray) and params.ndim == 2 else -1
+    p = params.shape[1] if R >= 0 else -1
+    for name, want, shape in (("hpf", np.float64, (R, HPF_SIZE)), ("hpi", np.int64, (R, HPI_SIZE)),
+                              ("params", dtype, (R, p)), ("opt_state", dtype, (R, 3, p)), ("perm", np.int64, (R, n)),
+                              ("istate", np.int64, (R, ISTATE_SIZE)), ("fstate", np.float64, (R, FSTATE_SIZE))):  # fmt: skip
+        arr = getattr(state, name)
+        if not (isinstance(arr, np.ndarray) and arr.dtype == want and arr.shape == shape and arr.flags.c_contiguous
+                and arr.flags.writeable):
+            got = f"{arr.dtype}{list(arr.shape)}" if isinstance(arr, np.ndarray) else type(arr).__name__
+            raise ValueError(f"state.{name} must be a C-contiguous writable {np.dtype(want).name} array of shape "
+                             f"{shape}, got {got}")
+    hpi, ist = state.hpi, state.istate
+    for r in range(R):
+        model, code, schedule = int(hpi[r, I_MODEL]), int(hpi[r, I_OPTIMIZER]), int(hpi[r, I_SCHEDULE])
+        B, fit_intercept = int(hpi[r, I_BATCH]), int(hpi[r, I_FIT_INTERCEPT])
+        if model not in MODELS.values():
+            raise ValueError(f"run {r}: hpi[I_MODEL] must be a MODEL_* code {sorted(MODELS.values())}, got {model}")
+        if fit_intercept not in (0, 1):
+            raise ValueError(f"run {r}: hpi[I_FIT_INTERCEPT] must be 0 or 1, got {fit_intercept}")
+        if p != d + fit_intercept:
+            raise ValueError(f"run {r}: the model has {d + fit_intercept} parameters, state.params has {p}")
+        if not OPT_SGD <= code <= OPT_ADAGRAD:
+            raise ValueError(f"run {r}: hpi[I_OPTIMIZER] must be an OPT_* code ({OPT_SGD}..{OPT_ADAGRAD}), got {code}")
+        if not SCHED_CONSTANT <= schedule <= SCHED_COSINE:
+            raise ValueError(
+                f"run {r}: hpi[I_SCHEDULE] must be a SCHED_* code ({SCHED_CONSTANT}..{SCHED_COSINE}), got {schedule}"
+            )
+        if schedule == SCHED_STEP and hpi[r, I_STEP_SIZE] < 1:
+            raise ValueError(f"run {r}: hpi[I_STEP_SIZE] must be >= 1 for the step schedule, got {hpi[r, I_STEP_SIZE]}")
+        if not 1 <= B <= n:
+            raise ValueError(f"run {r}: hpi[I_BATCH] must be in 1..n={n}, got {B}")
+        if hpi[r, I_STRIDE] < 1:
+            raise ValueError(f"run {r}: hpi[I_STRIDE] must be >= 1, got {hpi[r, I_STRIDE]}")
+        if not 0 <= ist[r, S_POS] < n or ist[r, S_STEP] < 0 or ist[r, S_EPOCH] < 0:
+            raise ValueError(f"run {r}: istate is inconsistent: {ist[r].tolist()} (a fresh run is [0, 0, 0, 0, -1, -1])")
+        if ist[r, S_POS] != 0 and ist[r, S_PERM_EPOCH] != ist[r, S_EPOCH]:
+            raise ValueError(f"run {r}: istate is mid-epoch but perm holds epoch {ist[r, S_PERM_EPOCH]}, not {ist[r, S_EPOCH]}")
+    return R, p
+
+
 #: ``set_run`` keyword -> index in ``hpf``: the one table of float hyperparameters.
 FLOAT_KEYS = {
     "learning_rate": F_LR,

@@ -229,6 +229,12 @@ def test_gpu_advance_is_advance_batch_in_place(grid):
         (lambda a: a.update(state=a["state"]._replace(perm=a["state"].perm[:, :1].copy())), "state.perm must be"),
         (lambda a: a.update(y=a["y"].astype(np.float32)), "y must be"),
         (lambda a: a.update(state=RunBatch(*(x[:0] for x in a["state"]))), "at least one run"),
+        # the per-run checks are the CPU's (layout.check_state), messages and all
+        (lambda a: a["state"].hpi.__setitem__((1, L.I_FIT_INTERCEPT), 0), "run 1: the model has 2 param"),
+        (lambda a: a["state"].hpi.__setitem__((1, L.I_STRIDE), 0), r"run 1: hpi\[I_STRIDE\] must be >= 1"),
+        (lambda a: a["state"].istate.__setitem__((1, L.S_POS), 4), "run 1: istate is mid-epoch"),
+        (lambda a: a.update(state=a["state"]._replace(fstate=np.broadcast_to(a["state"].fstate, (2, 1)))),
+         r"state\.fstate must be .*writable"),  # read-only
     ],
 )
 def test_run_state_is_checked(change, match):

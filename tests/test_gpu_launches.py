@@ -1,4 +1,4 @@
-"""Groups of runs on the CUDA target as the engine hands them over (kernels/gpu_descent.py).
+"""Groups of runs on the CUDA target as the engine hands them over (kernels/gpu_group.py).
 
 All runs of a dtype go to one ``device_runs`` object: the small-batch runs share one launch of
 the many-runs kernel per ``advance``, whatever their number, and each large-batch run takes the
@@ -18,6 +18,7 @@ from gdviz.kernels import layout as L
 from kernel_setup import OPT_BY_NAME, Run, hyper, make_data, stack
 
 G = pytest.importorskip("gdviz.kernels.gpu_descent")
+gpu_runs = pytest.importorskip("gdviz.kernels.gpu_runs")
 
 T = 4  # threads per block
 GRID_MIN = 6  # a batch of this many rows or more takes the grid-wide path
@@ -58,7 +59,7 @@ class Counting:
 @pytest.fixture
 def runs_kernel(monkeypatch):
     counting = Counting(G._runs_kernel)
-    monkeypatch.setattr(G, "_runs_kernel", counting)
+    monkeypatch.setattr(gpu_runs, "_runs_kernel", counting)  # where GpuRuns.advance looks it up
     return counting
 
 
