@@ -32,8 +32,16 @@ __all__ = ["Engine", "Run", "RunSummary", "method_name", "warm_up"]
 
 #: Recorded points per run, not counting epoch ends (bounds a run's history memory).
 MAX_POINTS = 4000
-#: Points per run at which gradient noise is evaluated.
+#: Recorded points of all runs together: with many runs each records fewer (never fewer than
+#: MIN_POINTS), so that the history's memory and the full-loss evaluation of every point stay
+#: bounded (192 runs at 4000 points would hold 67 MB of parameters at d = 10).
+POINTS_BUDGET = 3 * MAX_POINTS
+MIN_POINTS = 500
+#: Points per run at which gradient noise is evaluated (shared out of NOISE_BUDGET when there
+#: are many runs, at least MIN_NOISE_POINTS: each point is a pass over the data).
 NOISE_POINTS = 64
+NOISE_BUDGET = 4 * NOISE_POINTS
+MIN_NOISE_POINTS = 16
 #: A minibatch loss this many times the initial full loss marks a run as diverged.
 BLOWUP_FACTOR = 1e6
 #: Seconds of kernel time the engine aims for in one advance() call, all runs together.
@@ -56,8 +64,9 @@ class Engine:
         The validated scenario.
     dataset : Dataset
         Its dataset (float64; converted here to each run's dtype).
-    max_points : int
-        Recorded points per run, not counting epoch ends.
+    max_points : int, optional
+        Recorded points per run, not counting epoch ends; by default ``MAX_POINTS`` shared
+        out of ``POINTS_BUDGET`` when there are more than three runs (at least ``MIN_POINTS``).
     target : str
         ``"cpu"`` (the default), ``"cuda"`` or ``"auto"``, resolved by
         :func:`gdviz.target.resolve_target`: ``self.target`` is where the runs compute and
@@ -66,14 +75,17 @@ class Engine:
     """
 
     def __init__(
-        self, scenario: Scenario, dataset: Dataset, *, max_points: int = MAX_POINTS, target: str = "cpu"
+        self, scenario: Scenario, dataset: Dataset, *, max_points: int | None = None, target: str = "cpu"
     ) -> None:
         self.scenario = scenario
         self.dataset = dataset
         self.target = "cpu"
         #: Why the target is not the one asked for ("" when it is); for stderr and the status line.
         self.target_note = ""
+        if max_points is None:
+            max_points = max(MIN_POINTS, min(MAX_POINTS, POINTS_BUDGET // max(1, len(scenario.runs))))
         self.max_points = max_points
+        self.noise_points = max(MIN_NOISE_POINTS, min(NOISE_POINTS, NOISE_BUDGET // max(1, len(scenario.runs))))
         n, d = dataset.X.shape
         self.n, self.d = n, d
         self.fit_intercept = bool(scenario.model.fit_intercept)
@@ -123,7 +135,7 @@ class Engine:
                   **hyper, **self.model.kernel_settings(), batch=facts.batch, seed=spec.seed, stride=stride,
                   blowup=BLOWUP_FACTOR * max(self.initial_loss, 1e-3))  # fmt: skip
         return Run(index=index, spec=spec, facts=facts, total_updates=total, stride=stride,
-                   noise_every=max(1, math.ceil(expected_points / NOISE_POINTS)), state=state,
+                   noise_every=max(1, math.ceil(expected_points / self.noise_points)), state=state,
                    history=History(self.p))  # fmt: skip
 
     def _regroup(self) -> None:

@@ -32,6 +32,7 @@ the batch's.
 from __future__ import annotations
 
 import math
+import types
 from dataclasses import dataclass
 
 import numba
@@ -183,10 +184,19 @@ def _batch_body(X, y, state, n_updates, rec_step, rec_params, rec_loss, out):  #
         out[r, 2] = now_ns() - t0
 
 
-_batch_serial = njit(cache=True, nogil=True)(_batch_body)
+def _named(fn, name: str):  # type: ignore[no-untyped-def]
+    """``fn``'s code under another name. Numba names a function's on-disk cache after its
+    qualified name and line and does not key it on ``parallel=``: two dispatchers of one
+    function would load each other's machine code (the threaded one ran serially)."""
+    clone = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    clone.__qualname__ = name
+    return clone
+
+
+_batch_serial = njit(cache=True, nogil=True)(_named(_batch_body, "_batch_serial"))
 # Threads over runs. Compiled on first use only, so a scenario that never asks for it does
 # not pay the compile time.
-_batch_parallel = njit(cache=True, nogil=True, parallel=True)(_batch_body)
+_batch_parallel = njit(cache=True, nogil=True, parallel=True)(_named(_batch_body, "_batch_parallel"))
 
 
 @njit(cache=True, nogil=True)

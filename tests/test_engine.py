@@ -292,3 +292,18 @@ def test_fork_to_full_batch(engine_factory):
     engine = engine_factory(scenario_text())
     run = engine.fork_run(1, np.zeros(4), 2.0, batch_size=10_000)
     assert run.method == "full-batch" and run.total_updates == 2
+
+
+def test_many_runs_share_a_budget_of_recorded_points(engine_factory):
+    """Twelve runs record at most POINTS_BUDGET / 12 points each (plus epoch ends), never fewer
+    than MIN_POINTS; three runs keep MAX_POINTS each."""
+    from gdviz import engine as E
+
+    three = engine_factory(scenario_text())
+    assert three.max_points == E.MAX_POINTS
+    runs = "\n".join(f"[[runs]]\nbatch_size = {b}\nseed = {s}" for s in range(4) for b in (1, 8, '"full"'))
+    text = scenario_text().split("[[runs]]")[0] + runs
+    many = engine_factory(text)
+    assert len(many.runs) == 12
+    assert many.max_points == max(E.MIN_POINTS, E.POINTS_BUDGET // 12)
+    assert many.noise_points == max(E.MIN_NOISE_POINTS, E.NOISE_BUDGET // 12)

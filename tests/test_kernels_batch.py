@@ -366,3 +366,13 @@ def test_a_diverged_run_asked_for_more_does_none_in_zero_seconds():
     got = advance_batch(X, y, state, 10)
     assert got.n_done.tolist() == [10, 0]
     assert got.seconds[1] == 0
+
+
+def test_the_serial_and_threaded_kernels_have_their_own_cache_entries():
+    """Numba names a function's on-disk cache after its qualified name and does not key it on
+    ``parallel=``: one function behind two dispatchers made the threaded one load the serial
+    machine code from the cache (it ran on one thread)."""
+    from gdviz.kernels import descent
+
+    assert descent._batch_parallel.py_func.__qualname__ != descent._batch_serial.py_func.__qualname__
+    assert descent._batch_parallel.targetoptions.get("parallel") and not descent._batch_serial.targetoptions.get("parallel")
