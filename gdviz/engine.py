@@ -331,7 +331,7 @@ class Engine:
                 group.device = G.device_runs(Xd, yd, group.state)
             chunk = group.device.advance(n_up, cap)
             pulled = L.RunBatch(*(np.empty_like(a) for a in group.state))
-            group.device.pull(pulled)
+            group.device.pull(pulled, perm=False)  # the order is remade from (seed, epoch) on fallback
         except Exception as exc:  # noqa: BLE001 - any CUDA failure: say so, go on on the CPU
             self._fall_back(exc)
             return None
