@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from gdviz.tui.chart import ChartSpec, LineChart
-from gdviz.tui.colors import rgb_hex, run_color, run_marker
+from gdviz.tui.colors import RunLook, rgb_hex
 from gdviz.tui.surface_view import SurfaceFrame, SurfaceView
 
 
@@ -104,6 +104,7 @@ class StatsView:
     """The stats table's cells: one row per run, in :data:`STATS_COLUMNS` order."""
 
     rows: tuple[tuple[str, ...], ...]
+    looks: tuple[RunLook, ...] = ()  # each row's run's look (colour and marker of its name)
 
 
 class StatsTable(Static):
@@ -122,7 +123,8 @@ class StatsTable(Static):
         for name, justify in STATS_COLUMNS:
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for i, row in enumerate(view.rows):
-            run = Text(f"{run_marker(i)} {row[0]}", style=f"bold {rgb_hex(run_color(i))}")
+            look = view.looks[i] if i < len(view.looks) else None
+            run = Text(f"{look.marker} {row[0]}" if look else row[0], style=f"bold {rgb_hex(look.color)}" if look else "bold")
             div = Text(row[-1], style="bold red" if row[-1] != "no" else "")
             table.add_row(run, *row[1:-1], div)
         self.update(table, layout=layout)

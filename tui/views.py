@@ -21,7 +21,7 @@ from gdviz.runs import measured
 from gdviz.surface import Surface
 from gdviz.target import is_fallback
 from gdviz.tui.chart import ChartSpec, Series, y_range_of
-from gdviz.tui.colors import PATTERN_GLYPHS, run_color, run_marker, run_pattern
+from gdviz.tui.colors import PATTERN_GLYPHS, RunLook, run_looks
 from gdviz.tui.main_screen import ScreenLayout
 from gdviz.tui.panels import RunColumnView, StatsView, StatusView
 from gdviz.tui.state import Playback, RunTrace, format_speed
@@ -68,6 +68,11 @@ class Projections:
         self._cache.clear()
 
 
+def looks(pb: Playback) -> tuple[RunLook, ...]:
+    """Each run's colour, marker and line style, from its method (:func:`run_looks`)."""
+    return run_looks([info.method for info in pb.infos])
+
+
 # --- a run column --------------------------------------------------------------------------------
 def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None, xy: np.ndarray | None) -> RunColumnView:
     """Run ``i``'s column at the playback clock; ``xy`` is its path in ``surface``'s plane."""
@@ -81,11 +86,12 @@ def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None
     message = f"diverged at step {div}" if div is not None else ""
     if not len(trace.history) and opts.phase:
         message = opts.phase
+    look = looks(pb)[i]
     path = None
     if xy is not None and k > 0:
-        path = PathSpec(xy[:k], run_color(i), run_marker(i), key=(k, trace.version if k >= len(trace.history) else trace.forks))
+        path = PathSpec(xy[:k], look.color, look.marker, key=(k, trace.version if k >= len(trace.history) else trace.forks))
     return RunColumnView(
-        title=f"{run_marker(info.index)} {info.title}{fork}",
+        title=f"{look.marker} {info.title}{fork}",
         subtitle=subtitle,
         selected=i == opts.selected,
         surface=SurfaceFrame(surface, path, message, contours=opts.plain),
@@ -111,7 +117,7 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     h = trace.history
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
-    color = run_color(i)
+    color = looks(pb)[i].color
     full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss")
     mini = Series(h.epoch[:k], h.loss[:k], color, faint=True, label="minibatch loss")
     # The y range covers the whole received history, so the axis does not move as the clock does.
@@ -143,11 +149,12 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
     """Every run's full-dataset loss up to the clock, against epochs, updates or seconds."""
     cursors = pb.cursors()
     series, everything = [], []
+    lk = looks(pb)
     for i, (trace, k) in enumerate(zip(pb.traces, cursors)):
         h = trace.history
         x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
-        pattern = run_pattern(i) if opts.plain else "solid"
-        series.append(Series(x[:k], h.full_loss[:k], run_color(i), pattern=pattern))
+        pattern = lk[i].pattern if opts.plain else "solid"
+        series.append(Series(x[:k], h.full_loss[:k], lk[i].color, pattern=pattern))
         everything.append(Series(x, h.full_loss, (0, 0, 0)))
     if opts.x_axis == "epochs":
         xr = (0.0, max(pb.max_epochs, 1e-9))
@@ -158,7 +165,7 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         secs = [float(t.history.seconds[k - 1]) for t, k in zip(pb.traces, cursors) if k > 0]
         xr = (0.0, _nice_ceiling(max(secs, default=0.0)))
     legend = "   ".join(
-        f"{run_marker(i)} {PATTERN_GLYPHS[run_pattern(i)] + ' ' if opts.plain else ''}{info.name}"
+        f"{lk[i].marker} {PATTERN_GLYPHS[lk[i].pattern] + ' ' if opts.plain else ''}{info.name}"
         for i, info in enumerate(pb.infos)
     )
     axis_name = {"epochs": "epochs (samples seen / n)", "updates": "updates (log)", "seconds": "seconds (measured)"}[opts.x_axis]
@@ -222,7 +229,7 @@ def stats_view(pb: Playback) -> StatsView:
             format_number(m.gradient_noise, 3),
             f"at step {div}" if div is not None else "no",
         ))  # fmt: skip
-    return StatsView(tuple(rows))
+    return StatsView(tuple(rows), looks(pb))
 
 
 # --- the status line -----------------------------------------------------------------------------
@@ -259,7 +266,7 @@ def status_view(
     if trace is not None and len(trace.history) and model is not None:
         params = trace.history.params[trace.cursor(pb.clock) - 1]
         if np.all(np.isfinite(params)):
-            parts.append(f"{run_marker(sel)} {model.fitted_line(dataset, params)}")
+            parts.append(f"{looks(pb)[sel].marker} {model.fitted_line(dataset, params)}")
     return StatusView(" · ".join(parts))
 
 
