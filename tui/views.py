@@ -154,7 +154,7 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         h = trace.history
         x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
         pattern = lk[i].pattern if opts.plain else "solid"
-        series.append(Series(x[:k], h.full_loss[:k], lk[i].color, pattern=pattern))
+        series.append(Series(x[:k], h.full_loss[:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
         everything.append(Series(x, h.full_loss, (0, 0, 0)))
     if opts.x_axis == "epochs":
         xr = (0.0, max(pb.max_epochs, 1e-9))
