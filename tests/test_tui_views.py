@@ -87,10 +87,25 @@ def test_a_narrow_column_says_which_run_it_is_and_how_to_switch():
 def test_a_diverged_run_says_so_once_the_clock_reaches_it():
     pb = playback([0.0, 0.5, 1.0], diverged=2)
     pb.clock = 0.5
-    assert column_view(pb, 0, ViewOptions(), None, None).curve.message == ""
+    assert "diverged" not in column_view(pb, 0, ViewOptions(), None, None).curve.title
     pb.clock = 1.0
     view = column_view(pb, 0, ViewOptions(), None, None)
-    assert view.subtitle == view.surface.message == view.curve.message == "diverged at step 2"
+    assert view.subtitle == view.surface.message == "diverged at step 2"
+    # its loss panel still draws every point it has, the last one marked
+    full = view.curve.series[-1]
+    assert view.curve.message == "" and len(full.y) == 3 and full.end_mark == "✖"
+    assert view.curve.title == "loss: ✖ diverged at step 2"
+
+
+def test_a_run_that_blew_up_does_not_squash_the_comparison():
+    """The y axis stops at ten times the highest starting loss (1 here); the blown-up line is
+    still handed to the chart whole, which ends it in ↑ where it leaves the top."""
+    pb = playback([0.0, 0.5, 1.0], [0.0, 0.5, 1.0], diverged=2)
+    pb.traces[0].history.full_loss[2] = 1e7
+    pb.clock = 1.0
+    chart = comparison_view(pb, ViewOptions())
+    assert chart.y_range is not None and chart.y_range[1] <= 1.25  # log10(10 × 1), snapped up
+    assert chart.series[0].y[2] == 1e7 and chart.series[0].end_mark
 
 
 def test_a_fork_is_marked_in_the_title():

@@ -195,9 +195,12 @@ class LineChart(LinesWidget):
         return rows
 
     def _x_axis(self, plot_w: int, xr: tuple[float, float], s: ChartSpec) -> str:
-        """``└`` and tick labels along the bottom row, then the axis label."""
+        """``└`` and tick labels along the bottom row, then the axis label (at the right end;
+        ticks that would run into it are left out, so the axis always says what it counts)."""
         line = [" "] * (GUTTER + 1 + plot_w)
         line[GUTTER] = "└"
+        label = s.x_label if len(s.x_label) + 4 <= plot_w else ""
+        end = len(line) - (len(label) + 1 if label else 0)  # ticks stop before the label
         lo, hi = xr
         if s.log_x:
             ticks = [10.0**k for k in range(0, int(math.floor(hi)) + 1)]
@@ -210,23 +213,18 @@ class LineChart(LinesWidget):
         taken = GUTTER + 1
         for v, pos in zip(values, positions):
             col = GUTTER + 1 + int((pos - lo) / span * plot_w)
-            text = B.format_tick(v) if not s.log_x or v < 1e4 else f"1e{int(round(math.log10(v)))}"
+            text = B.format_tick(v)
             if s.log_x and v >= 1e3:
                 text = f"1e{int(round(math.log10(v)))}"
             start = max(col - len(text) // 2, taken)
-            if start + len(text) > len(line) or col >= len(line):
+            if start + len(text) > end or col >= len(line):
                 continue
             for i, ch in enumerate(text):
                 line[start + i] = ch
             taken = start + len(text) + 1
-        label = s.x_label
-        text = "".join(line)
         if label:
-            stripped = text.rstrip()
-            room = len(line) - len(stripped) - 2
-            if room >= len(label):
-                text = stripped + " " * (len(line) - len(stripped) - len(label)) + label
-        return text
+            line[len(line) - len(label):] = list(label)
+        return "".join(line)
 
 
 def _end_cell(

@@ -118,11 +118,14 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
     color = looks(pb)[i].color
-    full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss")
+    # A diverged run's curve is drawn up to its last finite point, which is marked ✖.
+    full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss", end_mark="✖" if div is not None else "")
     mini = Series(h.epoch[:k], h.loss[:k], color, faint=True, label="minibatch loss")
     # The y range covers the whole received history, so the axis does not move as the clock does.
     whole = [Series(h.epoch, h.full_loss, (0, 0, 0)), Series(h.epoch, _mini_clip(h), (0, 0, 0))]
     title = f"loss ({'log' if opts.log_y else 'linear'}): ━ full  ░ minibatch" if not opts.plain else "loss: bold full, dim minibatch"
+    if div is not None:
+        title = f"loss: ✖ diverged at step {div}"
     return ChartSpec(
         series=[mini, full],
         x_range=(0.0, max(pb.max_epochs, 1e-9)),
@@ -131,7 +134,6 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
         x_label="epochs",
         title=title,
         key=(k, trace.forks, trace.version if k >= len(h) else 0),
-        message=f"diverged at step {div}" if div is not None else "",
         no_color=opts.plain,
     )
 
@@ -156,6 +158,12 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         pattern = lk[i].pattern if opts.plain else "solid"
         series.append(Series(x[:k], h.full_loss[:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
         everything.append(Series(x, h.full_loss, (0, 0, 0)))
+    # A run that blew up would squash the others into a few rows: the y axis stops at ten times
+    # the highest starting loss, and a line above it ends in ↑ where it left the chart.
+    starts = [float(t.history.full_loss[0]) for t in pb.traces if len(t.history) and np.isfinite(t.history.full_loss[0])]
+    if starts:
+        cap = 10.0 * max(starts)
+        everything = [Series(s.x, np.minimum(s.y, cap), s.color) for s in everything]
     if opts.x_axis == "epochs":
         xr = (0.0, max(pb.max_epochs, 1e-9))
     elif opts.x_axis == "updates":
