@@ -60,7 +60,7 @@ def cats_vs_dogs(engine: Engine, f: Figures, text: str) -> None:
 
 
 def lr_too_large(engine: Engine, f: Figures, text: str) -> None:
-    full, mini, sgd = f["full-batch"], f["mini-batch 32"], f["stochastic (diverges)"]
+    full, mini, sgd = f["full-batch"], f["mini-batch 32"], f["stochastic"]
     assert not full.diverged and round(full.final_loss, 3) == round(engine.loss_star, 3) == 0.127
     assert not mini.diverged and mini.updates_to_target == 2 and round(mini.final_loss, 3) == 0.199
     assert sgd.diverged and sgd.diverged_step == 52 and sgd.epochs_to_target is None

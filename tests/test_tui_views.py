@@ -169,7 +169,7 @@ def test_the_status_line_shows_the_selected_runs_model_at_the_clock():
     model = SimpleNamespace(fitted_line=lambda dataset, params: f"y = {params[0]:g}·x")
     dataset = SimpleNamespace(X=np.zeros((200, 1)))
     view = status_view(pb, ViewOptions(), scenario="houses", dataset=dataset, where="cpu", model=model)
-    assert view.text == "houses · n=200 d=1 · cpu · ▶ playing 1× · epoch 1.00/3 · ■ y = 1·x"
+    assert view.text == "epoch 1.00/3 · ▶ playing 1× · houses · n=200 d=1 · cpu · ■ y = 1·x"
 
 
 def test_while_the_engine_prepares_the_status_line_counts_the_seconds():
@@ -258,7 +258,7 @@ async def test_the_stats_table_draws_its_rows():
         table.show(StatsView((row,), run_looks(["full-batch"])))
         await pilot.pause()
         text = "\n".join(lines_of(table))
-    assert "updates/epoch" in text and "● full-batch" in text and "3.2 kB" in text and "at step 52" in text
+    assert "upd/epoch" in text and "● full-batch" in text and "3.2 kB" in text and "at step 52" in text
 
 
 async def test_the_status_line_draws_its_text():
@@ -282,3 +282,12 @@ def _sync(fn):
 for _name, _fn in list(globals().items()):
     if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
         globals()[_name] = _sync(_fn)
+
+
+def test_a_label_too_long_for_its_room_is_shortened_by_what_it_says():
+    from gdviz.tui.panels import fit
+
+    shorter = ("run · B=32 · sgd lr 0.1", "run · lr 0.1", "run")
+    assert fit("run · B=32 · sgd · lr 0.1", shorter, 40) == "run · B=32 · sgd · lr 0.1"
+    assert fit("run · B=32 · sgd · lr 0.1", shorter, 20) == "run · lr 0.1"
+    assert fit("run · B=32 · sgd · lr 0.1", shorter, 2) == "run"

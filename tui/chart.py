@@ -207,7 +207,7 @@ class LineChart(LinesWidget):
             positions = [math.log10(t + 1.0) for t in ticks]
             values = ticks
         else:
-            values = B.nice_ticks(lo, hi, max_ticks=max(2, plot_w // 12))
+            values = B.nice_ticks(lo, hi, max_ticks=max(3, plot_w // 14))
             positions = values
         span = (hi - lo) or 1.0
         taken = GUTTER + 1

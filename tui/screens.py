@@ -35,7 +35,9 @@ ABOUT = (
     "(dark is low, ✕ the optimum) and the run's path, brightest where it is now. Below: its "
     "loss, minibatch loss faint and full-dataset loss bold. The comparison chart puts every "
     "run's full-dataset loss on one axis, per epoch, per update or per second: which run gets "
-    "to the target first depends on the axis and the scenario."
+    "to the target first depends on the axis and the scenario. The table: B the batch size, "
+    "upd/epoch updates per epoch, to target the epochs to reach the target loss, grad noise "
+    "the mean squared distance of a minibatch gradient from the full one."
 )
 
 

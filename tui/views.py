@@ -90,8 +90,13 @@ def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None
     path = None
     if xy is not None and k > 0:
         path = PathSpec(xy[:k], look.color, look.marker, key=(k, trace.version if k >= len(trace.history) else trace.forks))
+    lr = f"lr {info.learning_rate:g}"
+    shorter = (f"{info.name} · B={info.batch} · {info.optimizer} {lr}", f"{info.name} · B={info.batch} · {lr}",
+               f"{info.name} · {lr}", info.name)  # fmt: skip
     return RunColumnView(
         title=f"{look.marker} {info.title}{fork}",
+        short_titles=tuple(f"{look.marker} {s}{fork}" for s in shorter),
+        short_captions=short_captions(surface, pb.p),
         subtitle=subtitle,
         selected=i == opts.selected,
         surface=SurfaceFrame(surface, path, message, contours=opts.plain),
@@ -109,6 +114,17 @@ def surface_caption(surface: Surface | None, p: int) -> str:
         return f"plane through ✕ along the paths' {s.xlabel} → and {s.ylabel} ↑"
     optimum = "optimum" if s.optimum is not None else ""
     return f"→ {s.xlabel} [{s.x0:.3g}, {s.x1:.3g}]  ↑ {s.ylabel} [{s.y0:.3g}, {s.y1:.3g}]  ✕ {optimum}"
+
+
+def short_captions(surface: Surface | None, p: int) -> tuple[str, ...]:
+    """Shorter forms of :func:`surface_caption`, longest first."""
+    s = surface
+    if s is None or p > 2:
+        return ("plane through ✕ along the paths' two main directions",) if s is not None else ()
+    ranges = f"→ {s.xlabel} {s.x0:.3g}…{s.x1:.3g} ↑ {s.ylabel} {s.y0:.3g}…{s.y1:.3g}"
+    tight = f"→{s.xlabel} {s.x0:.3g}…{s.x1:.3g} ↑{s.ylabel} {s.y0:.3g}…{s.y1:.3g}"
+    return (f"{ranges}  ✕ optimum" if s.optimum is not None else ranges, ranges, tight,
+            f"→ {s.xlabel}  ↑ {s.ylabel}")  # fmt: skip
 
 
 def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
@@ -268,7 +284,8 @@ def status_view(
     else:
         state = f"{'▶ playing' if pb.playing else '⏸ paused'} {format_speed(pb.speed)}"
     n, d = dataset.X.shape
-    parts = [scenario, f"n={n} d={d}", where, state, f"epoch {pb.clock:.2f}/{pb.max_epochs:g}"]
+    # The clock first: on a narrow terminal the line is cut at the right, never the epoch counter.
+    parts = [f"epoch {pb.clock:.2f}/{pb.max_epochs:g}", state, scenario, f"n={n} d={d}", where]
     sel = min(opts.selected, len(pb.traces) - 1)
     trace = pb.traces[sel] if pb.traces else None
     if trace is not None and len(trace.history) and model is not None:
