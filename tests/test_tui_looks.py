@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import colorsys
+
+from rich.color import Color, ColorSystem
+
 from gdviz.scenario import load_scenario
-from gdviz.tui.colors import METHOD_LOOKS, run_looks
+from gdviz.tui.colors import METHOD_LOOKS, heat_palette, run_looks
 from gdviz.data import build_dataset
 from gdviz.runfacts import method_name
 
@@ -38,3 +42,17 @@ def test_runs_of_one_method_are_told_apart_by_shade_and_marker():
     assert {lk.pattern for lk in looks} == {METHOD_LOOKS["mini-batch"][2]}
     # the first run of a method keeps the method's own look, whatever runs come before it
     assert run_looks(["stochastic", "mini-batch"])[1] == run_looks(["mini-batch"])[0]
+
+
+def _lightness(rgb) -> float:
+    return colorsys.rgb_to_hls(*(v / 255 for v in rgb))[1]
+
+
+def test_the_heat_map_darkens_towards_the_minimum_in_truecolor_and_in_256_colours():
+    """Each level is lighter than the one below it, also once Rich (which Textual draws with)
+    reduces it to the 256-colour palette (equal neighbours allowed: 14 levels, fewer greys)."""
+    palette = heat_palette()
+    assert all(_lightness(a) < _lightness(b) for a, b in zip(palette, palette[1:]))
+    reduced = [Color.from_rgb(*c).downgrade(ColorSystem.EIGHT_BIT).get_truecolor() for c in palette]
+    shades = [_lightness(tuple(c)) for c in reduced]
+    assert shades == sorted(shades) and len(set(shades)) >= 10

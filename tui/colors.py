@@ -60,16 +60,12 @@ def run_looks(methods: Sequence[str]) -> tuple[RunLook, ...]:
 
 
 #: The heat-map ramp from the minimum (dark) to high loss (muted light), dim enough for the
-#: paths to stay the brightest thing on the panel.
+#: paths to stay the brightest thing on the panel. A cool grey: saturation under 15% all along,
+#: so a 256-colour terminal (tmux's default) shows it on its grey ramp, darkest to lightest in
+#: the same order, instead of the nearest cube colours (greys, then green, then blue).
 HEAT_STOPS: list[RGB] = [
-    (8, 14, 34),
-    (14, 32, 64),
-    (18, 54, 88),
-    (26, 76, 102),
-    (40, 94, 108),
-    (60, 108, 110),
-    (82, 118, 112),
-    (104, 124, 114),
+    (15, 16, 18),
+    (104, 116, 130),
 ]
 HEAT_LEVELS = 14
 
