@@ -119,8 +119,10 @@ def surface_caption(surface: Surface | None, p: int) -> str:
 def short_captions(surface: Surface | None, p: int) -> tuple[str, ...]:
     """Shorter forms of :func:`surface_caption`, longest first."""
     s = surface
-    if s is None or p > 2:
-        return ("plane through ✕ along the paths' two main directions",) if s is not None else ()
+    if s is None:
+        return ()
+    if p > 2:
+        return (f"→ {s.xlabel}  ↑ {s.ylabel}  plane through ✕", f"→ {s.xlabel}  ↑ {s.ylabel}")
     ranges = f"→ {s.xlabel} {s.x0:.3g}…{s.x1:.3g} ↑ {s.ylabel} {s.y0:.3g}…{s.y1:.3g}"
     tight = f"→{s.xlabel} {s.x0:.3g}…{s.x1:.3g} ↑{s.ylabel} {s.y0:.3g}…{s.y1:.3g}"
     return (f"{ranges}  ✕ optimum" if s.optimum is not None else ranges, ranges, tight,
