@@ -219,8 +219,27 @@ def playback_with_points(epochs: list[float], done: bool = False) -> Playback:
 
 def test_the_clock_never_passes_what_the_engine_has_computed():
     pb = playback_with_points([0.0, 0.5, 1.0])
+    pb.clock = 0.5
     pb.tick(100.0)
     assert pb.clock == 1.0
+
+
+def test_playback_starts_slowly_then_runs_at_its_rate():
+    """houses at 1× (30 epochs in 20 s at full rate): the first second of playback shows
+    under 0.03 epochs (stochastic descent's first half-dozen updates, one house each) instead of
+    1.5; past the slow start the clock moves at the full rate, and the whole run takes only a
+    few seconds longer."""
+    pb = Playback([RunInfo(0, "r", "stochastic", 1, 200, 30, "sgd", 0.1, memory_per_step=0)], p=2)
+    pb.traces[0].append(HistoryChunk(0, np.array([0, 6000]), np.array([0.0, 30.0]), np.zeros(2), np.ones(2),
+                                      np.ones(2), np.ones(2), np.zeros((2, 2)), True, None))  # fmt: skip
+    frames = 0
+    while pb.clock < 30.0 and frames < 10_000:
+        pb.tick(1 / 30)
+        frames += 1
+        if frames == 30:
+            assert 0 < pb.clock < 0.03
+    assert pb.rate() == pb.epochs_per_second == 1.5
+    assert 20 * 30 < frames < 26 * 30
 
 
 def test_one_step_goes_to_the_next_recorded_point():
