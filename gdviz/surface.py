@@ -3,7 +3,7 @@
 With two parameters ``(w, b)`` the plane is the parameter space itself. With more, it is the
 plane through the optimum (the exact least-squares solution for linear models, the best
 final point otherwise) spanned by the two principal directions of the runs' trajectories,
-centred at that optimum. The grid is computed once per plane (for a logistic model each point
+each axis fitted to the paths and the optimum. The grid is computed once per plane (for a logistic model each point
 is a pass over the data); views resample it to their size.
 
 NumPy only: the terminal app draws it, and sweeps and exports use it without the app.
@@ -119,11 +119,23 @@ def compute_surface(
         title = f"plane through the {optimum_label} along the paths' 2 principal directions"
     xy = (points - origin) @ basis
     c = (center - origin) @ basis
-    half = MARGIN * max(float(np.max(np.abs(xy - c))) if len(xy) else 0.0, 1e-6 * (1 + float(np.abs(c).max())))
-    half_y = half
-    half_x = half * ASPECT
-    x0, x1 = float(c[0] - half_x), float(c[0] + half_x)
-    y0, y1 = float(c[1] - half_y), float(c[1] + half_y)
+    tiny = 1e-6 * (1 + float(np.abs(c).max()))
+    if p > 2:
+        # The plane's axes are the paths' principal directions, whose spreads can differ many
+        # times over: each axis is fitted to the paths (and the optimum), so that they fill
+        # the panel instead of lying along a couple of its rows.
+        lo = np.minimum(xy.min(axis=0), c)
+        hi = np.maximum(xy.max(axis=0), c)
+        span = np.maximum(hi - lo, tiny)
+        span[1] = max(span[1], span[0] / 50)  # a straight path still gets a band around it
+        pad = (MARGIN - 1) / 2 * span
+        x0, x1 = float(lo[0] - pad[0]), float(hi[0] + pad[0])
+        y0, y1 = float(lo[1] - pad[1]), float(hi[1] + pad[1])
+    else:
+        # Two parameters: centred on the optimum, width ASPECT times height, so a bowl is round.
+        half = MARGIN * max(float(np.max(np.abs(xy - c))) if len(xy) else 0.0, tiny)
+        x0, x1 = float(c[0] - half * ASPECT), float(c[0] + half * ASPECT)
+        y0, y1 = float(c[1] - half), float(c[1] + half)
     nx, ny = GRID_LINEAR if engine.theta_star is not None else GRID_OTHER
     gx = x0 + (np.arange(nx) + 0.5) * (x1 - x0) / nx
     gy = y1 - (np.arange(ny) + 0.5) * (y1 - y0) / ny

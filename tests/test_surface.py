@@ -83,6 +83,21 @@ def test_with_more_parameters_the_plane_has_two_orthonormal_axes_through_the_opt
     assert s.xlabel.startswith("PC1 (") and s.ylabel.startswith("PC2 (")
 
 
+def test_with_more_parameters_the_paths_fill_the_plane_along_both_axes():
+    """synthetic (11 parameters): the paths' spread along PC2 is a small part of PC1's, and
+    each axis is fitted to it, so the paths cover most of the panel's height as well as its
+    width, with the optimum in view."""
+    scenario = load_scenario("synthetic")
+    engine = Engine(scenario, build_dataset(scenario))
+    engine.run_to_end()
+    s = compute_surface(engine, [r.history.params for r in engine.runs])
+    xy = np.concatenate([s.project(r.history.params) for r in engine.runs])
+    assert np.ptp(xy[:, 0]) > 0.7 * (s.x1 - s.x0)
+    assert np.ptp(xy[:, 1]) > 0.7 * (s.y1 - s.y0)
+    assert s.x0 < s.optimum[0] < s.x1 and s.y0 < s.optimum[1] < s.y1
+    assert s.contains(xy)
+
+
 def test_diverged_runs_are_left_out_of_the_extent(engines):
     engine = engines["houses"]
     paths = [r.history.params for r in engine.runs]

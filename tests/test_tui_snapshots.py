@@ -32,6 +32,10 @@ class TestMainScreen:
     def test_wide_200x60(self, snap_compare, houses):
         assert snap_compare(frozen(houses), terminal_size=(200, 60))
 
+    def test_full_layout_120x40(self, snap_compare, houses):
+        """The smallest full layout: titles, captions and table headers shortened, not cut."""
+        assert snap_compare(frozen(houses), terminal_size=(120, 40))
+
     def test_narrow_80x24(self, snap_compare, houses):
         assert snap_compare(frozen(houses), terminal_size=(80, 24))
 
@@ -49,6 +53,11 @@ class TestOtherScreens:
         scenario = load_scenario("lr_too_large")
         app = make_app(scenario, build_dataset(scenario), frozen=True)
         assert snap_compare(app, terminal_size=(200, 60))
+
+    def test_diverged_run_120x40(self, snap_compare):
+        scenario = load_scenario("lr_too_large")
+        app = make_app(scenario, build_dataset(scenario), frozen=True)
+        assert snap_compare(app, terminal_size=(120, 40))
 
     def test_too_small(self, snap_compare, houses):
         assert snap_compare(frozen(houses), terminal_size=(50, 15))

@@ -18,6 +18,7 @@ from textual.widget import Widget
 from gdviz.history import HistoryChunk
 from gdviz.surface import Surface
 from gdviz.tui.chart import ChartSpec, Series
+from gdviz.tui.colors import run_looks
 from gdviz.tui.panels import RunColumn, RunColumnView, StatsTable, StatsView, StatusLine, StatusView
 from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import Playback
@@ -46,9 +47,11 @@ def info(index: int = 0, **kw) -> RunInfo:
     return RunInfo(**{**fields, **kw})
 
 
-def playback(*epochs: list[float], diverged: int | None = None) -> Playback:
-    """One run per list of recorded epochs (2 updates an epoch, loss 1 / (1 + epoch))."""
-    pb = Playback([info(i) for i in range(len(epochs))], p=2)
+def playback(*epochs: list[float], diverged: int | None = None, methods: tuple[str, ...] = ()) -> Playback:
+    """One run per list of recorded epochs (2 updates an epoch, loss 1 / (1 + epoch)); mini-batch
+    runs unless ``methods`` names each run's method."""
+    methods = methods or ("mini-batch",) * len(epochs)
+    pb = Playback([info(i, method=m) for i, m in enumerate(methods)], p=2)
     for i, ep in enumerate(epochs):
         e = np.asarray(ep, float)
         k = len(e)
@@ -66,7 +69,7 @@ def test_a_column_shows_the_runs_figures_and_its_path_up_to_the_clock():
     pb.clock = 1.0
     xy = np.array([[0.0, 0.0], [0.5, -0.5], [1.0, -1.0], [1.5, -1.5]])
     view = column_view(pb, 0, ViewOptions(selected=0), bowl_surface(), xy)
-    assert view.title == "● run 0 · B=4 · sgd · lr 0.1"
+    assert view.title == "■ run 0 · B=4 · sgd · lr 0.1"
     assert view.subtitle == "mini-batch · 2 updates/epoch"
     assert view.selected and view.surface.message == ""
     assert len(view.surface.path.xy) == 3  # the points at or before epoch 1
@@ -84,10 +87,25 @@ def test_a_narrow_column_says_which_run_it_is_and_how_to_switch():
 def test_a_diverged_run_says_so_once_the_clock_reaches_it():
     pb = playback([0.0, 0.5, 1.0], diverged=2)
     pb.clock = 0.5
-    assert column_view(pb, 0, ViewOptions(), None, None).curve.message == ""
+    assert "diverged" not in column_view(pb, 0, ViewOptions(), None, None).curve.title
     pb.clock = 1.0
     view = column_view(pb, 0, ViewOptions(), None, None)
-    assert view.subtitle == view.surface.message == view.curve.message == "diverged at step 2"
+    assert view.subtitle == view.surface.message == "diverged at step 2"
+    # its loss panel still draws every point it has, the last one marked
+    full = view.curve.series[-1]
+    assert view.curve.message == "" and len(full.y) == 3 and full.end_mark == "✖"
+    assert view.curve.title == "loss: ✖ diverged at step 2"
+
+
+def test_a_run_that_blew_up_does_not_squash_the_comparison():
+    """The y axis stops at ten times the highest starting loss (1 here); the blown-up line is
+    still handed to the chart whole, which ends it in ↑ where it leaves the top."""
+    pb = playback([0.0, 0.5, 1.0], [0.0, 0.5, 1.0], diverged=2)
+    pb.traces[0].history.full_loss[2] = 1e7
+    pb.clock = 1.0
+    chart = comparison_view(pb, ViewOptions())
+    assert chart.y_range is not None and chart.y_range[1] <= 1.25  # log10(10 × 1), snapped up
+    assert chart.series[0].y[2] == 1e7 and chart.series[0].end_mark
 
 
 def test_a_fork_is_marked_in_the_title():
@@ -103,12 +121,12 @@ def test_before_the_first_points_the_column_shows_what_the_engine_is_doing():
 
 
 def test_without_colour_the_views_ask_for_contours_and_line_styles():
-    pb = playback([0.0, 1.0], [0.0, 1.0])
+    pb = playback([0.0, 1.0], [0.0, 1.0], [0.0, 1.0], methods=("full-batch", "mini-batch", "stochastic"))
     opts = ViewOptions(plain=True)
     assert column_view(pb, 0, opts, bowl_surface(), None).surface.contours
     chart = comparison_view(pb, opts)
-    assert chart.no_color and [s.pattern for s in chart.series] == ["solid", "dashed"]
-    assert "╍╍ run 1" in chart.title
+    assert chart.no_color and [s.pattern for s in chart.series] == ["solid", "dashed", "dotted"]
+    assert "■ ╍╍ run 1" in chart.title and "◆ ┅┅ run 2" in chart.title
 
 
 def test_the_comparison_by_updates_is_on_a_log_axis_up_to_the_longest_run():
@@ -151,7 +169,7 @@ def test_the_status_line_shows_the_selected_runs_model_at_the_clock():
     model = SimpleNamespace(fitted_line=lambda dataset, params: f"y = {params[0]:g}·x")
     dataset = SimpleNamespace(X=np.zeros((200, 1)))
     view = status_view(pb, ViewOptions(), scenario="houses", dataset=dataset, where="cpu", model=model)
-    assert view.text == "houses · n=200 d=1 · cpu · ▶ playing 1× · epoch 1.00/3 · ● y = 1·x"
+    assert view.text == "epoch 1.00/3 · ▶ playing 1× · houses · n=200 d=1 · cpu · ■ y = 1·x"
 
 
 def test_while_the_engine_prepares_the_status_line_counts_the_seconds():
@@ -237,10 +255,10 @@ async def test_the_stats_table_draws_its_rows():
     table = StatsTable(id="stats")
     row = ("full-batch", "full-batch", "200", "1", "3.2 kB", "12.00", "20 µs", "0.1345", "1.71", "0.14", "at step 52")
     async with Host(table).run_test(size=(160, 5)) as pilot:
-        table.show(StatsView((row,)))
+        table.show(StatsView((row,), run_looks(["full-batch"])))
         await pilot.pause()
         text = "\n".join(lines_of(table))
-    assert "updates/epoch" in text and "● full-batch" in text and "3.2 kB" in text and "at step 52" in text
+    assert "upd/epoch" in text and "● full-batch" in text and "3.2 kB" in text and "at step 52" in text
 
 
 async def test_the_status_line_draws_its_text():
@@ -264,3 +282,12 @@ def _sync(fn):
 for _name, _fn in list(globals().items()):
     if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
         globals()[_name] = _sync(_fn)
+
+
+def test_a_label_too_long_for_its_room_is_shortened_by_what_it_says():
+    from gdviz.tui.panels import fit
+
+    shorter = ("run · B=32 · sgd lr 0.1", "run · lr 0.1", "run")
+    assert fit("run · B=32 · sgd · lr 0.1", shorter, 40) == "run · B=32 · sgd · lr 0.1"
+    assert fit("run · B=32 · sgd · lr 0.1", shorter, 20) == "run · lr 0.1"
+    assert fit("run · B=32 · sgd · lr 0.1", shorter, 2) == "run"

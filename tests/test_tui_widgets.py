@@ -136,6 +136,45 @@ def test_a_decreasing_log_line_goes_from_top_left_to_bottom_right():
     assert plot[0][-1] == " " and plot[-1][0] == " "
 
 
+def cell_colours(spec: ChartSpec, width=40, height=12) -> list[list[tuple | None]]:
+    """Each plot cell's foreground colour (RGB triplet, None where empty), row by row."""
+    w = LineChart()
+    w.spec = spec
+    out = []
+    for row in w.build(width, height)[:-1]:
+        cells = []
+        for seg in row[1:]:  # after the gutter
+            c = seg.style.color if seg.style is not None and seg.text.strip() else None
+            cells.extend([c.triplet if c is not None and c.triplet else None] * len(seg.text))
+        out.append(cells)
+    return out
+
+
+def test_lines_that_run_together_each_keep_cells_of_their_own_all_along():
+    """Three identical lines (full batch under SGD under mini-batch, say): each colour shows in
+    every fifth of the x range, whatever the drawing order."""
+    x = np.linspace(0, 10, 200)
+    y = 10.0 ** (1 - 0.4 * x)
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    grid = cell_colours(ChartSpec([Series(x, y, c) for c in colours], (0, 10), (-3, 1), log_y=True), width=46)
+    plot_w = len(grid[0])
+    for part in range(5):
+        cols = range(part * plot_w // 5, (part + 1) * plot_w // 5)
+        seen = {tuple(row[c]) for row in grid for c in cols if row[c] is not None}
+        assert seen == set(colours), part
+
+
+def test_a_line_ends_in_its_marker_or_an_arrow_where_it_left_the_chart():
+    x = np.linspace(0, 5, 50)
+    low = Series(x, np.full(50, 0.1), (255, 0, 0), end_mark="●")
+    gone = Series(x, np.r_[np.full(49, 1.0), 1e9], (0, 255, 0), end_mark="◆")  # last point far above
+    lines = chart(ChartSpec([low, gone], (0, 10), (-3, 1), log_y=True))
+    plot = [line[7:] for line in lines[:-1]]
+    row_01 = next(i for i, line in enumerate(lines) if line[:6].strip() == "0.1")
+    assert sum(line.count("●") for line in plot) == 1 and "●" in plot[row_01]
+    assert plot[0].count("↑") == 1 and not any("◆" in line for line in plot)
+
+
 def test_a_chart_message_replaces_the_plot():
     lines = chart(ChartSpec([], (0, 1), message="diverged at step 12"))
     assert any("diverged at step 12" in line for line in lines)
@@ -180,8 +219,27 @@ def playback_with_points(epochs: list[float], done: bool = False) -> Playback:
 
 def test_the_clock_never_passes_what_the_engine_has_computed():
     pb = playback_with_points([0.0, 0.5, 1.0])
+    pb.clock = 0.5
     pb.tick(100.0)
     assert pb.clock == 1.0
+
+
+def test_playback_starts_slowly_then_runs_at_its_rate():
+    """houses at 1× (30 epochs in 20 s at full rate): the first second of playback shows
+    under 0.03 epochs (stochastic descent's first half-dozen updates, one house each) instead of
+    1.5; past the slow start the clock moves at the full rate, and the whole run takes only a
+    few seconds longer."""
+    pb = Playback([RunInfo(0, "r", "stochastic", 1, 200, 30, "sgd", 0.1, memory_per_step=0)], p=2)
+    pb.traces[0].append(HistoryChunk(0, np.array([0, 6000]), np.array([0.0, 30.0]), np.zeros(2), np.ones(2),
+                                      np.ones(2), np.ones(2), np.zeros((2, 2)), True, None))  # fmt: skip
+    frames = 0
+    while pb.clock < 30.0 and frames < 10_000:
+        pb.tick(1 / 30)
+        frames += 1
+        if frames == 30:
+            assert 0 < pb.clock < 0.03
+    assert pb.rate() == pb.epochs_per_second == 1.5
+    assert 20 * 30 < frames < 26 * 30
 
 
 def test_one_step_goes_to_the_next_recorded_point():

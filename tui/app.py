@@ -255,7 +255,7 @@ class GdvizApp(EngineLink):
         self.notify(f"screenshot saved to\n{path}", title="screenshot")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.target_note))
+        self.push_screen(HelpScreen(self.target_note, story=self.scenario.description))
 
     def select_run(self, index: int) -> None:
         if self.playback.infos:

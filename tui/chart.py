@@ -31,6 +31,7 @@ class Series:
     pattern: str = "solid"
     faint: bool = False
     label: str = ""
+    end_mark: str = ""  # a glyph drawn at the line's last point (↑ at the top edge when off the chart)
 
 
 @dataclass(frozen=True)
@@ -121,24 +122,33 @@ class LineChart(LinesWidget):
         rows_d, cols_d = plot_h * 4, plot_w * 2
         codes = np.zeros((plot_h, plot_w), np.uint8)
         owner = np.full((plot_h, plot_w), -1, np.int64)
+        bold: list[tuple[int, np.ndarray]] = []
+        faint: list[tuple[int, np.ndarray]] = []
+        marks: dict[tuple[int, int], tuple[str, int]] = {}
         for k, ser in enumerate(s.series):
-            x = ser.x
+            x = np.asarray(ser.x, np.float64)
             if s.log_x:
                 with np.errstate(all="ignore"):
                     x = np.log10(np.maximum(x, 0) + 1.0)
-            dots = B.line_dots(
-                np.asarray(x, np.float64), axis_values(np.asarray(ser.y, np.float64), s.log_y), xr, yr, (rows_d, cols_d), ser.pattern
-            )
-            c = B.dots_to_codes(dots)
-            hit = c > 0
-            # Bold lines win their cells; faint ones fill the rest.
-            if ser.faint:
-                free = hit & (owner < 0)
-                owner[free] = k
-                codes[free] |= c[free]
-            else:
-                owner[hit] = k
-                codes[hit] |= c[hit]
+            y = axis_values(np.asarray(ser.y, np.float64), s.log_y)
+            c = B.dots_to_codes(B.line_dots(x, y, xr, yr, (rows_d, cols_d), ser.pattern))
+            codes |= c  # every line's dots are drawn; a cell's colour is its owner's
+            (faint if ser.faint else bold).append((k, c > 0))
+            if ser.end_mark:
+                mark = _end_cell(x, y, xr, yr, plot_h, plot_w)
+                if mark is not None:
+                    marks[mark[:2]] = ("↑" if mark[2] else ser.end_mark, k)
+        # Bold lines win their cells, shared out where they cross or run together so that every
+        # line keeps cells of its own all along (neighbouring cells alternate between them).
+        if bold:
+            ks = np.array([k for k, _ in bold])
+            H = np.stack([hit for _, hit in bold])
+            n = H.sum(axis=0)
+            turn = (np.arange(plot_h)[:, None] + np.arange(plot_w)[None, :]) % np.maximum(n, 1) + 1
+            pick = np.argmax(H & (np.cumsum(H, axis=0, dtype=np.int32) == turn[None]), axis=0)
+            owner[n > 0] = ks[pick][n > 0]
+        for k, hit in faint:  # faint lines own the cells no bold line has
+            owner[hit & (owner < 0)] = k
         styles = []
         for ser in s.series:
             if s.no_color:
@@ -163,7 +173,8 @@ class LineChart(LinesWidget):
         fresh: dict[int, tuple[object, list[Segment]]] = {}
         for y in range(plot_h):
             lab = labels.get(y)
-            row_key = (codes[y].tobytes(), owner[y].tobytes(), lab, style_key, plot_w)
+            row_marks = {c: m for (r, c), m in marks.items() if r == y}
+            row_key = (codes[y].tobytes(), owner[y].tobytes(), lab, style_key, plot_w, tuple(sorted(row_marks.items())))
             hit = self._row_cache.get(y)
             if hit is not None and hit[0] == row_key:
                 rows.append(hit[1])
@@ -174,6 +185,8 @@ class LineChart(LinesWidget):
             own = owner[y].tolist()
             cod = codes[y].tolist()
             cells = [(chars[cod[i]], styles[own[i]] if own[i] >= 0 else None) for i in range(plot_w)]
+            for col, (glyph, k) in row_marks.items():
+                cells[col] = (glyph, styles[k])
             row.extend(merge_cells(cells))
             rows.append(row)
             fresh[y] = (row_key, row)
@@ -182,35 +195,52 @@ class LineChart(LinesWidget):
         return rows
 
     def _x_axis(self, plot_w: int, xr: tuple[float, float], s: ChartSpec) -> str:
-        """``└`` and tick labels along the bottom row, then the axis label."""
+        """``└`` and tick labels along the bottom row, then the axis label (at the right end;
+        ticks that would run into it are left out, so the axis always says what it counts)."""
         line = [" "] * (GUTTER + 1 + plot_w)
         line[GUTTER] = "└"
+        label = s.x_label if len(s.x_label) + 4 <= plot_w else ""
+        end = len(line) - (len(label) + 1 if label else 0)  # ticks stop before the label
         lo, hi = xr
         if s.log_x:
             ticks = [10.0**k for k in range(0, int(math.floor(hi)) + 1)]
             positions = [math.log10(t + 1.0) for t in ticks]
             values = ticks
         else:
-            values = B.nice_ticks(lo, hi, max_ticks=max(2, plot_w // 12))
+            values = B.nice_ticks(lo, hi, max_ticks=max(3, plot_w // 14))
             positions = values
         span = (hi - lo) or 1.0
         taken = GUTTER + 1
         for v, pos in zip(values, positions):
             col = GUTTER + 1 + int((pos - lo) / span * plot_w)
-            text = B.format_tick(v) if not s.log_x or v < 1e4 else f"1e{int(round(math.log10(v)))}"
+            text = B.format_tick(v)
             if s.log_x and v >= 1e3:
                 text = f"1e{int(round(math.log10(v)))}"
             start = max(col - len(text) // 2, taken)
-            if start + len(text) > len(line) or col >= len(line):
+            if start + len(text) > end or col >= len(line):
                 continue
             for i, ch in enumerate(text):
                 line[start + i] = ch
             taken = start + len(text) + 1
-        label = s.x_label
-        text = "".join(line)
         if label:
-            stripped = text.rstrip()
-            room = len(line) - len(stripped) - 2
-            if room >= len(label):
-                text = stripped + " " * (len(line) - len(stripped) - len(label)) + label
-        return text
+            line[len(line) - len(label):] = list(label)
+        return "".join(line)
+
+
+def _end_cell(
+    x: np.ndarray, y: np.ndarray, xr: tuple[float, float], yr: tuple[float, float], plot_h: int, plot_w: int
+) -> tuple[int, int, bool] | None:
+    """The cell ``(row, column, above)`` of a line's last finite point: on the top row with
+    ``above`` True when the point is above the chart (a run that left it, as a diverged one)."""
+    ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
+    if not len(ok) or not xr[1] > xr[0]:
+        return None
+    xe, ye = float(x[ok[-1]]), float(y[ok[-1]])
+    col = min(plot_w - 1, max(0, int((xe - xr[0]) / (xr[1] - xr[0]) * plot_w)))
+    if not xr[0] <= xe <= xr[1] or ye < yr[0]:
+        return None
+    if ye > yr[1]:
+        return 0, col, True
+    span = (yr[1] - yr[0]) or 1.0
+    row = int(round((yr[1] - ye) / span * (plot_h * 4 - 1))) // 4
+    return min(plot_h - 1, max(0, row)), col, False

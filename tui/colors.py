@@ -1,12 +1,17 @@
-"""Colours and glyphs: one distinct colour, marker and line style per run; the heat-map ramp.
+"""Colours and glyphs: each run's look (colour, marker, line style) from its method; the heat-map ramp.
 
-Colours are given in truecolor; Textual reduces them for 256-colour terminals. Without colour
-(``NO_COLOR``, or a 16-colour terminal) the runs are told apart by marker and line style, and
-the heat map becomes contour lines (see :mod:`gdviz.tui.surface_view`).
+A run's look follows its method, the same in every scenario: full-batch runs are blue ● with
+solid lines, stochastic runs amber ◆ with dotted lines, mini-batch runs violet ■ with dashed
+lines. Several runs of one method are told apart by shade and marker (the second full-batch run
+is a lighter blue ○, ...). Colours are given in truecolor; Textual reduces them for 256-colour
+terminals. Without colour (``NO_COLOR``, or a 16-colour terminal) the runs are told apart by
+marker and line style, and the heat map becomes contour lines (see :mod:`gdviz.tui.surface_view`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from rich.color import Color
@@ -14,49 +19,58 @@ from rich.style import Style
 
 RGB = tuple[int, int, int]
 
-#: Run colours, chosen to stand out on the dark heat map and from each other.
-RUN_COLORS: list[RGB] = [
-    (255, 95, 95),  # red
-    (255, 200, 40),  # amber
-    (230, 110, 255),  # violet
-    (90, 230, 120),  # green
-    (80, 200, 255),  # sky
-    (255, 150, 200),  # pink
-]
-#: Markers of the current point and line styles, per run (what tells runs apart without colour).
-RUN_MARKERS = ["●", "◆", "■", "▲", "★", "✚"]
-RUN_PATTERNS = ["solid", "dashed", "dotted", "solid", "dashed", "dotted"]
+
+@dataclass(frozen=True)
+class RunLook:
+    """How one run is drawn everywhere: path, curves, legend, column title, table row."""
+
+    color: RGB
+    marker: str
+    pattern: str  # "solid" | "dashed" | "dotted": the comparison chart's line style without colour
+
+
+#: Per method: shades (the first is the method's colour), markers, and the line style.
+METHOD_LOOKS: dict[str, tuple[list[RGB], list[str], str]] = {
+    "full-batch": ([(80, 170, 255), (150, 215, 255), (40, 110, 230), (120, 240, 255)], ["●", "○", "◉", "◎"], "solid"),
+    "stochastic": ([(255, 190, 40), (255, 235, 140), (255, 130, 30), (230, 160, 90)], ["◆", "◇", "❖", "◈"], "dotted"),
+    "mini-batch": ([(220, 110, 255), (255, 140, 200), (170, 140, 255), (255, 95, 130)], ["■", "□", "▲", "△", "▼", "▽"], "dashed"),
+}
+#: Runs whose method is none of the above (there are none today) look like this family.
+OTHER_LOOK: tuple[list[RGB], list[str], str] = ([(90, 230, 120), (170, 250, 180)], ["★", "☆"], "solid")
 #: Legend glyphs matching the patterns.
 PATTERN_GLYPHS = {"solid": "━━", "dashed": "╍╍", "dotted": "┅┅"}
 
+
+@lru_cache(maxsize=64)
+def _looks(methods: tuple[str, ...]) -> tuple[RunLook, ...]:
+    seen: dict[str, int] = {}
+    out = []
+    for m in methods:
+        k = seen.get(m, 0)
+        seen[m] = k + 1
+        shades, markers, pattern = METHOD_LOOKS.get(m, OTHER_LOOK)
+        out.append(RunLook(shades[k % len(shades)], markers[k % len(markers)], pattern))
+    return tuple(out)
+
+
+def run_looks(methods: Sequence[str]) -> tuple[RunLook, ...]:
+    """The look of each run, given every run's method in column order: the ``k``-th run of a
+    method gets that method's ``k``-th shade and marker, whatever the other runs are."""
+    return _looks(tuple(methods))
+
+
 #: The heat-map ramp from the minimum (dark) to high loss (muted light), dim enough for the
-#: paths to stay the brightest thing on the panel.
+#: paths to stay the brightest thing on the panel. A cool grey: saturation under 15% all along,
+#: so a 256-colour terminal (tmux's default) shows it on its grey ramp, darkest to lightest in
+#: the same order, instead of the nearest cube colours (greys, then green, then blue).
 HEAT_STOPS: list[RGB] = [
-    (8, 14, 34),
-    (14, 32, 64),
-    (18, 54, 88),
-    (26, 76, 102),
-    (40, 94, 108),
-    (60, 108, 110),
-    (82, 118, 112),
-    (104, 124, 114),
+    (15, 16, 18),
+    (104, 116, 130),
 ]
 HEAT_LEVELS = 14
 
 OPTIMUM_GLYPH = "✕"
 FG_TEXT: RGB = (230, 230, 230)
-
-
-def run_color(i: int) -> RGB:
-    return RUN_COLORS[i % len(RUN_COLORS)]
-
-
-def run_marker(i: int) -> str:
-    return RUN_MARKERS[i % len(RUN_MARKERS)]
-
-
-def run_pattern(i: int) -> str:
-    return RUN_PATTERNS[i % len(RUN_PATTERNS)]
 
 
 def mix(a: RGB, b: RGB, t: float) -> RGB:

@@ -33,7 +33,10 @@ class ScreenLayout:
 class MainScreen(Screen[None]):
     """The run columns, the comparison chart, the stats table, the status line, the footer."""
 
+    # Help and quit first: a footer too narrow for every key still shows how to learn them and leave.
     BINDINGS = [
+        Binding("question_mark", "app.help", "help"),
+        Binding("q", "app.quit", "quit"),
         Binding("space", "app.toggle_play", "play/pause"),
         Binding("full_stop", "app.step", "step"),
         Binding("plus,equals_sign", "app.faster", "faster"),
@@ -47,7 +50,6 @@ class MainScreen(Screen[None]):
         Binding("enter", "app.fork", "fork"),
         Binding("tab,right", "app.next_run", "next run", show=False),
         Binding("shift+tab,left", "app.prev_run", "previous run", show=False),
-        Binding("question_mark", "app.help", "help"),
     ]
 
     @dataclass

@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from gdviz.tui.chart import ChartSpec, LineChart
-from gdviz.tui.colors import rgb_hex, run_color, run_marker
+from gdviz.tui.colors import RunLook, rgb_hex
 from gdviz.tui.surface_view import SurfaceFrame, SurfaceView
 
 
@@ -31,6 +31,19 @@ class RunColumnView:
     surface: SurfaceFrame
     caption: str  # the plane's axes, under the surface
     curve: ChartSpec
+    short_titles: tuple[str, ...] = ()  # shorter forms of the title, longest first, for narrow columns
+    short_captions: tuple[str, ...] = ()  # shorter forms of the caption, longest first
+
+
+def fit(text: str, shorter: tuple[str, ...], room: int) -> str:
+    """``text`` if it fits in ``room`` cells, else the first of ``shorter`` that does (the last
+    if none does): a label shortened by what it says, not cut mid-word by an ellipsis."""
+    if room <= 0 or len(text) <= room:
+        return text
+    for s in shorter:
+        if len(s) <= room:
+            return s
+    return shorter[-1] if shorter else text
 
 
 class RunColumn(Vertical):
@@ -46,6 +59,7 @@ class RunColumn(Vertical):
         super().__init__(id=id, classes="run-column")
         self.index = index
         self.view: RunColumnView | None = None
+        self._caption: str | None = None  # the caption as shown (fitted to the width)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="surface-box"):
@@ -67,15 +81,19 @@ class RunColumn(Vertical):
 
     def show(self, view: RunColumnView) -> bool:
         """Draw ``view``; True if the surface or the curve changed on screen."""
-        old, self.view = self.view, view
+        self.view = view
+        width = self.size.width
         # Only on change: setting a border title repaints the whole column.
-        if view.title != self.border_title:
-            self.border_title = view.title
+        title = fit(view.title, view.short_titles, width - 4)  # width: inside the border
+        if title != self.border_title:
+            self.border_title = title
         if view.subtitle != self.border_subtitle:
             self.border_subtitle = view.subtitle
         self.set_class(view.selected, "selected")
-        if old is None or view.caption != old.caption:
-            self.caption.update(view.caption, layout=False)
+        caption = fit(view.caption, view.short_captions, width)
+        if caption != self._caption:
+            self._caption = caption
+            self.caption.update(caption, layout=False)
         changed = self.surface_view.show(view.surface)
         return self.curve.set_spec(view.curve) | changed
 
@@ -83,18 +101,18 @@ class RunColumn(Vertical):
         self.post_message(self.RunSelected(self.index))
 
 
-#: The stats table's columns (the headless table's, with the run's marker).
+#: The stats table's columns (the headless table's, named short enough for 120 columns).
 STATS_COLUMNS = (
     ("run", "left"),
     ("method", "left"),
-    ("batch", "right"),
-    ("updates/epoch", "right"),
-    ("memory/step", "right"),
+    ("B", "right"),
+    ("upd/epoch", "right"),
+    ("mem/step", "right"),
     ("epochs", "right"),
-    ("time/epoch", "right"),
+    ("time/ep", "right"),
     ("full loss", "right"),
-    ("epochs to target", "right"),
-    ("gradient noise", "right"),
+    ("to target", "right"),
+    ("grad noise", "right"),
     ("diverged", "left"),
 )
 
@@ -104,6 +122,7 @@ class StatsView:
     """The stats table's cells: one row per run, in :data:`STATS_COLUMNS` order."""
 
     rows: tuple[tuple[str, ...], ...]
+    looks: tuple[RunLook, ...] = ()  # each row's run's look (colour and marker of its name)
 
 
 class StatsTable(Static):
@@ -118,11 +137,12 @@ class StatsTable(Static):
             return
         layout = self.view is None or len(view.rows) != len(self.view.rows)
         self.view = view
-        table = Table(expand=True, box=None, padding=(0, 1), header_style="bold")
+        table = Table(expand=True, box=None, padding=(0, 1, 0, 0), header_style="bold")
         for name, justify in STATS_COLUMNS:
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for i, row in enumerate(view.rows):
-            run = Text(f"{run_marker(i)} {row[0]}", style=f"bold {rgb_hex(run_color(i))}")
+            look = view.looks[i] if i < len(view.looks) else None
+            run = Text(f"{look.marker} {row[0]}" if look else row[0], style=f"bold {rgb_hex(look.color)}" if look else "bold")
             div = Text(row[-1], style="bold red" if row[-1] != "no" else "")
             table.add_row(run, *row[1:-1], div)
         self.update(table, layout=layout)

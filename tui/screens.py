@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -33,8 +34,10 @@ ABOUT = (
     "Each column trains the same model with a different batch size. Top: the loss surface "
     "(dark is low, ✕ the optimum) and the run's path, brightest where it is now. Below: its "
     "loss, minibatch loss faint and full-dataset loss bold. The comparison chart puts every "
-    "run's full-dataset loss on one axis: per epoch stochastic descent tends to win, per "
-    "update full-batch, per second mini-batch."
+    "run's full-dataset loss on one axis, per epoch, per update or per second: which run gets "
+    "to the target first depends on the axis and the scenario. The table: B the batch size, "
+    "upd/epoch updates per epoch, to target the epochs to reach the target loss, grad noise "
+    "the mean squared distance of a minibatch gradient from the full one."
 )
 
 
@@ -43,9 +46,10 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
-    def __init__(self, target_note: str = "") -> None:
+    def __init__(self, target_note: str = "", story: str = "") -> None:
         super().__init__()
         self.target_note = target_note  # the engine's note on its target (a CPU fallback), if any
+        self.story = story  # the scenario's description: what its runs measurably show
 
     def compose(self) -> ComposeResult:
         table = Table(box=None, show_header=False, padding=(0, 2))
@@ -57,6 +61,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static("[b]gdviz — keys[/b]", classes="help-title")
             yield Static(table)
             yield Static(ABOUT, classes="help-about")
+            if self.story:
+                yield Static(Text.assemble(("This scenario: ", "bold"), self.story), classes="help-about")
             if self.target_note:
                 yield Static(f"⚠ {self.target_note}", classes="help-about", markup=False)
             yield Static("[dim]escape, q or ? closes this help[/dim]")

@@ -18,8 +18,14 @@ from gdviz.tui.runinfo import RunInfo
 
 #: Playback speeds offered by ``+`` and ``-``.
 SPEEDS = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
-#: At 1× the longest run's epochs play in this many seconds.
+#: At 1× the longest run's epochs play in this many seconds (after the slow start).
 SECONDS_AT_1X = 20.0
+#: The slow start: the clock begins at SLOW_START_FLOOR of the playback rate and speeds up in
+#: proportion to the epochs shown, reaching the full rate after SLOW_START_SECONDS of full-rate
+#: epochs, so that stochastic descent's first updates (a few hundredths of an epoch, over in a
+#: frame at the full rate) can be watched one by one while the rest plays at the usual pace.
+SLOW_START_FLOOR = 0.01
+SLOW_START_SECONDS = 1.0
 
 
 @dataclass
@@ -126,12 +132,18 @@ class Playback:
     def finished(self) -> bool:
         return all(t.done for t in self.traces) and self.clock >= self.end - 1e-12
 
+    def rate(self) -> float:
+        """Epochs per wall second at the clock: :attr:`epochs_per_second`, slowed at the start."""
+        full = self.epochs_per_second
+        warm = full * SLOW_START_SECONDS  # the epochs over which the rate ramps up
+        return full * max(SLOW_START_FLOOR, min(1.0, self.clock / warm)) if warm > 0 else full
+
     def tick(self, dt: float) -> bool:
         """Advance the clock by ``dt`` wall seconds if playing; True if it moved."""
         if not self.playing:
             return False
         before = self.clock
-        self.clock = min(self.clock + dt * self.epochs_per_second, max(self.available, self.clock))
+        self.clock = min(self.clock + dt * self.rate(), max(self.available, self.clock))
         return self.clock != before
 
     def step(self, run: int) -> bool:

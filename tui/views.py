@@ -21,7 +21,7 @@ from gdviz.runs import measured
 from gdviz.surface import Surface
 from gdviz.target import is_fallback
 from gdviz.tui.chart import ChartSpec, Series, y_range_of
-from gdviz.tui.colors import PATTERN_GLYPHS, run_color, run_marker, run_pattern
+from gdviz.tui.colors import PATTERN_GLYPHS, RunLook, run_looks
 from gdviz.tui.main_screen import ScreenLayout
 from gdviz.tui.panels import RunColumnView, StatsView, StatusView
 from gdviz.tui.state import Playback, RunTrace, format_speed
@@ -68,6 +68,11 @@ class Projections:
         self._cache.clear()
 
 
+def looks(pb: Playback) -> tuple[RunLook, ...]:
+    """Each run's colour, marker and line style, from its method (:func:`run_looks`)."""
+    return run_looks([info.method for info in pb.infos])
+
+
 # --- a run column --------------------------------------------------------------------------------
 def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None, xy: np.ndarray | None) -> RunColumnView:
     """Run ``i``'s column at the playback clock; ``xy`` is its path in ``surface``'s plane."""
@@ -81,11 +86,17 @@ def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None
     message = f"diverged at step {div}" if div is not None else ""
     if not len(trace.history) and opts.phase:
         message = opts.phase
+    look = looks(pb)[i]
     path = None
     if xy is not None and k > 0:
-        path = PathSpec(xy[:k], run_color(i), run_marker(i), key=(k, trace.version if k >= len(trace.history) else trace.forks))
+        path = PathSpec(xy[:k], look.color, look.marker, key=(k, trace.version if k >= len(trace.history) else trace.forks))
+    lr = f"lr {info.learning_rate:g}"
+    shorter = (f"{info.name} · B={info.batch} · {info.optimizer} {lr}", f"{info.name} · B={info.batch} · {lr}",
+               f"{info.name} · {lr}", info.name)  # fmt: skip
     return RunColumnView(
-        title=f"{run_marker(info.index)} {info.title}{fork}",
+        title=f"{look.marker} {info.title}{fork}",
+        short_titles=tuple(f"{look.marker} {s}{fork}" for s in shorter),
+        short_captions=short_captions(surface, pb.p),
         subtitle=subtitle,
         selected=i == opts.selected,
         surface=SurfaceFrame(surface, path, message, contours=opts.plain),
@@ -105,18 +116,34 @@ def surface_caption(surface: Surface | None, p: int) -> str:
     return f"→ {s.xlabel} [{s.x0:.3g}, {s.x1:.3g}]  ↑ {s.ylabel} [{s.y0:.3g}, {s.y1:.3g}]  ✕ {optimum}"
 
 
+def short_captions(surface: Surface | None, p: int) -> tuple[str, ...]:
+    """Shorter forms of :func:`surface_caption`, longest first."""
+    s = surface
+    if s is None:
+        return ()
+    if p > 2:
+        return (f"→ {s.xlabel}  ↑ {s.ylabel}  plane through ✕", f"→ {s.xlabel}  ↑ {s.ylabel}")
+    ranges = f"→ {s.xlabel} {s.x0:.3g}…{s.x1:.3g} ↑ {s.ylabel} {s.y0:.3g}…{s.y1:.3g}"
+    tight = f"→{s.xlabel} {s.x0:.3g}…{s.x1:.3g} ↑{s.ylabel} {s.y0:.3g}…{s.y1:.3g}"
+    return (f"{ranges}  ✕ optimum" if s.optimum is not None else ranges, ranges, tight,
+            f"→ {s.xlabel}  ↑ {s.ylabel}")  # fmt: skip
+
+
 def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     """Run ``i``'s loss curve up to the clock: minibatch loss faint, full-dataset loss bold."""
     trace = pb.traces[i]
     h = trace.history
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
-    color = run_color(i)
-    full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss")
+    color = looks(pb)[i].color
+    # A diverged run's curve is drawn up to its last finite point, which is marked ✖.
+    full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss", end_mark="✖" if div is not None else "")
     mini = Series(h.epoch[:k], h.loss[:k], color, faint=True, label="minibatch loss")
     # The y range covers the whole received history, so the axis does not move as the clock does.
     whole = [Series(h.epoch, h.full_loss, (0, 0, 0)), Series(h.epoch, _mini_clip(h), (0, 0, 0))]
     title = f"loss ({'log' if opts.log_y else 'linear'}): ━ full  ░ minibatch" if not opts.plain else "loss: bold full, dim minibatch"
+    if div is not None:
+        title = f"loss: ✖ diverged at step {div}"
     return ChartSpec(
         series=[mini, full],
         x_range=(0.0, max(pb.max_epochs, 1e-9)),
@@ -125,7 +152,6 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
         x_label="epochs",
         title=title,
         key=(k, trace.forks, trace.version if k >= len(h) else 0),
-        message=f"diverged at step {div}" if div is not None else "",
         no_color=opts.plain,
     )
 
@@ -143,12 +169,19 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
     """Every run's full-dataset loss up to the clock, against epochs, updates or seconds."""
     cursors = pb.cursors()
     series, everything = [], []
+    lk = looks(pb)
     for i, (trace, k) in enumerate(zip(pb.traces, cursors)):
         h = trace.history
         x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
-        pattern = run_pattern(i) if opts.plain else "solid"
-        series.append(Series(x[:k], h.full_loss[:k], run_color(i), pattern=pattern))
+        pattern = lk[i].pattern if opts.plain else "solid"
+        series.append(Series(x[:k], h.full_loss[:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
         everything.append(Series(x, h.full_loss, (0, 0, 0)))
+    # A run that blew up would squash the others into a few rows: the y axis stops at ten times
+    # the highest starting loss, and a line above it ends in ↑ where it left the chart.
+    starts = [float(t.history.full_loss[0]) for t in pb.traces if len(t.history) and np.isfinite(t.history.full_loss[0])]
+    if starts:
+        cap = 10.0 * max(starts)
+        everything = [Series(s.x, np.minimum(s.y, cap), s.color) for s in everything]
     if opts.x_axis == "epochs":
         xr = (0.0, max(pb.max_epochs, 1e-9))
     elif opts.x_axis == "updates":
@@ -158,7 +191,7 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         secs = [float(t.history.seconds[k - 1]) for t, k in zip(pb.traces, cursors) if k > 0]
         xr = (0.0, _nice_ceiling(max(secs, default=0.0)))
     legend = "   ".join(
-        f"{run_marker(i)} {PATTERN_GLYPHS[run_pattern(i)] + ' ' if opts.plain else ''}{info.name}"
+        f"{lk[i].marker} {PATTERN_GLYPHS[lk[i].pattern] + ' ' if opts.plain else ''}{info.name}"
         for i, info in enumerate(pb.infos)
     )
     axis_name = {"epochs": "epochs (samples seen / n)", "updates": "updates (log)", "seconds": "seconds (measured)"}[opts.x_axis]
@@ -222,7 +255,7 @@ def stats_view(pb: Playback) -> StatsView:
             format_number(m.gradient_noise, 3),
             f"at step {div}" if div is not None else "no",
         ))  # fmt: skip
-    return StatsView(tuple(rows))
+    return StatsView(tuple(rows), looks(pb))
 
 
 # --- the status line -----------------------------------------------------------------------------
@@ -253,13 +286,14 @@ def status_view(
     else:
         state = f"{'▶ playing' if pb.playing else '⏸ paused'} {format_speed(pb.speed)}"
     n, d = dataset.X.shape
-    parts = [scenario, f"n={n} d={d}", where, state, f"epoch {pb.clock:.2f}/{pb.max_epochs:g}"]
+    # The clock first: on a narrow terminal the line is cut at the right, never the epoch counter.
+    parts = [f"epoch {pb.clock:.2f}/{pb.max_epochs:g}", state, scenario, f"n={n} d={d}", where]
     sel = min(opts.selected, len(pb.traces) - 1)
     trace = pb.traces[sel] if pb.traces else None
     if trace is not None and len(trace.history) and model is not None:
         params = trace.history.params[trace.cursor(pb.clock) - 1]
         if np.all(np.isfinite(params)):
-            parts.append(f"{run_marker(sel)} {model.fitted_line(dataset, params)}")
+            parts.append(f"{looks(pb)[sel].marker} {model.fitted_line(dataset, params)}")
     return StatusView(" · ".join(parts))
 
 

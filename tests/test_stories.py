@@ -1,0 +1,108 @@
+"""Each bundled scenario's description tells a story in numbers; these tests hold it to them.
+
+Every story is checked on the engine's own result (the headless engine, CPU, float64, the
+bundled scenario as shipped), so a change to a kernel, a generator or a scenario that stops a
+scenario telling its story fails here instead of silently misleading a reader. The figures are
+the ones ``gdviz run NAME --json`` reports; the numbers quoted in the description are checked
+to be the measured ones, rounded as the description rounds them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from gdviz.data import build_dataset
+from gdviz.engine import Engine
+from gdviz.runs import RunSummary
+from gdviz.scenario import bundled_scenarios, load_scenario
+
+Figures = dict[str, RunSummary]
+
+
+def _run(name: str) -> tuple[Engine, Figures, str]:
+    scenario = load_scenario(name)
+    engine = Engine(scenario, build_dataset(scenario))
+    engine.run_to_end()
+    figures = {s.name: s for s in engine.summaries()}
+    return engine, figures, scenario.description
+
+
+def _quoted(description: str, *numbers: str) -> None:
+    for number in numbers:
+        assert number in description, f"the description no longer quotes {number!r}: {description!r}"
+
+
+def houses(engine: Engine, f: Figures, text: str) -> None:
+    full, sgd, mini = f["full-batch"], f["stochastic"], f["mini-batch 32"]
+    # per epoch SGD is first by far; per update mini-batch and full batch are close, SGD last
+    assert sgd.epochs_to_target < mini.epochs_to_target < full.epochs_to_target
+    assert (sgd.epochs_to_target, sgd.updates_to_target) == (0.14, 28)
+    assert (round(mini.epochs_to_target, 1), mini.updates_to_target) == (1.7, 12)
+    assert (full.epochs_to_target, full.updates_to_target) == (13, 13)
+    # at the end the constant-lr SGD run still jitters above the best; full batch is at it
+    assert round(engine.loss_star, 3) == 0.127 and round(full.final_loss, 3) == 0.127
+    assert round(sgd.final_loss, 3) == 0.135 and sgd.final_loss > mini.final_loss > full.final_loss
+    _quoted(text, "0.14 epochs (28 updates)", "1.7 epochs (12 updates)", "13 epochs (13 updates)", "0.135", "0.127")
+
+
+def cats_vs_dogs(engine: Engine, f: Figures, text: str) -> None:
+    full, sgd, mini = f["full-batch"], f["stochastic"], f["mini-batch 50"]
+    assert round(sgd.epochs_to_target, 2) == 0.03
+    assert round(mini.epochs_to_target, 1) == 1.8
+    assert full.epochs_to_target == 35
+    # only the batches of 50 end at the best loss (no run of any method ends lower)
+    best = min(s.final_loss for s in f.values())
+    assert best == mini.final_loss and round(best, 3) == 0.297
+    assert full.final_loss > best + 0.01 and sgd.final_loss > best + 0.005
+    _quoted(text, "0.03 epochs", "1.8", "full batch 35", "0.297")
+
+
+def lr_too_large(engine: Engine, f: Figures, text: str) -> None:
+    full, mini, sgd = f["full-batch"], f["mini-batch 32"], f["stochastic"]
+    assert not full.diverged and round(full.final_loss, 3) == round(engine.loss_star, 3) == 0.127
+    assert not mini.diverged and mini.updates_to_target == 2 and round(mini.final_loss, 3) == 0.199
+    assert sgd.diverged and sgd.diverged_step == 52 and sgd.epochs_to_target is None
+    _quoted(text, "0.127", "2 updates", "0.199", "update 52")
+
+
+def optimizers(engine: Engine, f: Figures, text: str) -> None:
+    sgd, momentum, adam = f["sgd"], f["sgd + momentum 0.9"], f["adam"]
+    assert sgd.updates_to_target == 205
+    assert momentum.updates_to_target == adam.updates_to_target == 41
+    _quoted(text, "205 updates", "41 each")
+
+
+def synthetic(engine: Engine, f: Figures, text: str) -> None:
+    full, sgd, mini = f["full-batch"], f["stochastic"], f["mini-batch 32"]
+    assert sgd.epochs_to_target == 0.075 and sgd.updates_to_target == 75
+    assert round(mini.epochs_to_target, 1) == 1.9 and mini.updates_to_target == 60
+    assert full.epochs_to_target == full.updates_to_target == 60
+    _quoted(text, "0.075 epochs", "1.9", "full batch 60", "60 each", "75")
+
+
+def noise_floor(engine: Engine, f: Figures, text: str) -> None:
+    full, sgd, decay, mini = f["full-batch"], f["stochastic"], f["stochastic, lr decay"], f["mini-batch 32"]
+    assert round(engine.loss_star, 3) == 0.262
+    assert (mini.updates_to_target, full.updates_to_target, decay.updates_to_target) == (90, 94, 9440)
+    # constant-lr SGD ran all its epochs and never came within the target
+    assert sgd.epochs == 120 and not sgd.diverged and sgd.epochs_to_target is None
+    _quoted(text, "0.268", "0.262", "90 updates", "full batch 94", "9,440", "120 epochs")
+
+
+STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {
+    f.__name__: f for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor)
+}
+
+
+@pytest.mark.parametrize("name", sorted(STORIES))
+def test_scenario_tells_its_story(name: str) -> None:
+    engine, figures, description = _run(name)
+    STORIES[name](engine, figures, description)
+
+
+def test_every_bundled_scenario_has_a_checked_story() -> None:
+    """A new bundled scenario needs an entry in ``STORIES`` stating what it shows."""
+    missing = [name for name, _, _ in bundled_scenarios() if name not in STORIES]
+    assert not missing, f"bundled scenarios with no story test: {missing}"
