@@ -13,9 +13,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
+from gdviz.text import literal, printable
 from gdviz.tui.chart import ChartSpec, LineChart
 from gdviz.tui.colors import rgb_hex, run_color, run_marker
 from gdviz.tui.surface_view import SurfaceFrame, SurfaceView
@@ -68,14 +70,15 @@ class RunColumn(Vertical):
     def show(self, view: RunColumnView) -> bool:
         """Draw ``view``; True if the surface or the curve changed on screen."""
         old, self.view = self.view, view
-        # Only on change: setting a border title repaints the whole column.
-        if view.title != self.border_title:
-            self.border_title = view.title
-        if view.subtitle != self.border_subtitle:
-            self.border_subtitle = view.subtitle
+        # Only on change: setting a border title repaints the whole column. As Content, not a
+        # str: a run's name is shown literally, never read as markup ("x[/]" would raise).
+        if old is None or view.title != old.title:
+            self.border_title = Content(printable(view.title))
+        if old is None or view.subtitle != old.subtitle:
+            self.border_subtitle = Content(printable(view.subtitle))
         self.set_class(view.selected, "selected")
         if old is None or view.caption != old.caption:
-            self.caption.update(view.caption, layout=False)
+            self.caption.update(literal(view.caption), layout=False)
         changed = self.surface_view.show(view.surface)
         return self.curve.set_spec(view.curve) | changed
 
@@ -122,9 +125,9 @@ class StatsTable(Static):
         for name, justify in STATS_COLUMNS:
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for i, row in enumerate(view.rows):
-            run = Text(f"{run_marker(i)} {row[0]}", style=f"bold {rgb_hex(run_color(i))}")
+            run = literal(f"{run_marker(i)} {row[0]}", style=f"bold {rgb_hex(run_color(i))}")
             div = Text(row[-1], style="bold red" if row[-1] != "no" else "")
-            table.add_row(run, *row[1:-1], div)
+            table.add_row(run, *(literal(cell) for cell in row[1:-1]), div)
         self.update(table, layout=layout)
 
 
@@ -145,4 +148,4 @@ class StatusLine(Static):
     def show(self, view: StatusView) -> None:
         if view != self.view:
             self.view = view
-            self.update(Text(view.text), layout=False)
+            self.update(literal(view.text), layout=False)

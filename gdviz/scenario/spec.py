@@ -214,7 +214,7 @@ class Scenario:
 
 _TOP_KEYS: dict[str, _Key] = {
     "title": _Key(_Str(), None),
-    "description": _Key(_Str(), ""),
+    "description": _Key(_Str(allow="\n\t"), ""),
     "seed": _Key(_Int(0), 0),
     "data": _Key(_Str()),  # tables: checked by hand
     "model": _Key(_Str(), None),

@@ -1,0 +1,91 @@
+"""Hostile input through the command line, in a subprocess (issue 14): every case ends with
+the documented exit code, no traceback on stderr, and nothing but JSON on stdout under --json.
+
+One test (or a few) per class of input; the helpers are in ``tests/hostile.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hostile import gdviz, only_json, scenario
+
+MARKUP_NAMES = ("x[/]", "[red]x[/red]", "[link=x]l[/link]", "[/bold] [b", "a\\[b]")
+
+
+def _markup_scenario(tmp_path: Path, folder: str = "plain") -> Path:
+    runs = "\n".join(f"[[runs]]\nname = '{n}'\nbatch_size = {i + 1}" for i, n in enumerate(MARKUP_NAMES))
+    return scenario(tmp_path / folder, 'title = "[/bold] T [red]x[/red]"\ndescription = "[link=x]d[/link]"\n' + runs,
+                    name="[red]s.toml")
+
+
+# --- 1. user strings are never markup ------------------------------------------------------------------
+def test_markup_in_names_and_title_is_printed_literally_by_headless(tmp_path):
+    path = _markup_scenario(tmp_path, "[b]dir")
+    r = gdviz("run", str(path), "--headless")
+    assert r.code == 0, r.err
+    for name in MARKUP_NAMES:
+        assert name in r.out
+    assert "[/bold] T [red]x[/red]" in r.out
+
+
+def test_markup_in_names_round_trips_through_json(tmp_path):
+    r = gdviz("run", str(_markup_scenario(tmp_path)), "--json")
+    assert r.code == 0, r.err
+    doc = only_json(r.out)
+    assert doc["title"] == "[/bold] T [red]x[/red]"
+    assert [run["name"] for run in doc["runs"]] == list(MARKUP_NAMES)
+
+
+def test_a_path_with_brackets_is_printed_as_it_is(tmp_path):
+    path = _markup_scenario(tmp_path, "[b]dir")
+    r = gdviz("check", str(path))
+    assert r.code == 0, r.err
+    assert "[b]dir/[red]s.toml" in r.out
+
+
+def test_control_characters_in_names_are_refused_and_never_reach_the_terminal(tmp_path):
+    path = scenario(tmp_path, 'title = "t\\u001b]0;owned\\u0007"\n[[runs]]\nname = "r\\u001b[2J"\nbatch_size = 1')
+    r = gdviz("run", str(path), "--json")
+    assert r.code == 2
+    assert r.out == ""
+    assert "\x1b" not in r.err and "\x07" not in r.err
+    assert "title" in r.err and "runs[0].name" in r.err and "U+001B" in r.err
+
+
+def test_a_missing_file_with_escapes_in_its_name_is_named_with_them_escaped(tmp_path):
+    r = gdviz("check", str(tmp_path / "a\x1b[31mb.toml"))
+    assert r.code == 2
+    assert "\x1b" not in r.err and "\\x1b[31mb.toml" in r.err
+
+
+# --- 6. output streams -----------------------------------------------------------------------------------
+def test_a_reader_that_goes_away_ends_quietly(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1")
+    proc = subprocess.Popen([sys.executable, "-m", "gdviz", "run", str(path), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # before the document is written
+    err = proc.stderr.read()
+    code = proc.wait(timeout=120)
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert code in (0, 141)
+
+
+def test_closed_stdout_is_one_line_on_stderr_and_exit_1():
+    r = gdviz("check", "houses", shell_suffix=">&-")
+    assert r.code == 1
+    assert "cannot write to standard output" in r.err
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_disk_is_one_line_on_stderr_and_exit_1(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1")
+    r = gdviz("run", str(path), "--json", shell_suffix=">/dev/full")
+    assert r.code == 1
+    assert "No space left on device" in r.err
+    assert "Exception ignored" not in r.err
