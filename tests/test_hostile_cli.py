@@ -89,3 +89,44 @@ def test_a_full_disk_is_one_line_on_stderr_and_exit_1(tmp_path):
     assert r.code == 1
     assert "No space left on device" in r.err
     assert "Exception ignored" not in r.err
+
+
+# --- 4. integers out of range ------------------------------------------------------------------------------
+@pytest.mark.parametrize("where", ["top", "run"])
+@pytest.mark.parametrize("value", ["9223372036854775808", "18446744073709551616", str(10**40)])
+def test_huge_integers_are_out_of_range_not_a_traceback(tmp_path, where, value):
+    head = f"seed = {value}\n" if where == "top" else ""
+    path = scenario(tmp_path, head + f"[[runs]]\nbatch_size = 1\n" + (f"seed = {value}\n" if where == "run" else ""))
+    r = gdviz("check", str(path))
+    assert r.code == 2
+    assert "expected an integer from 0 to 4294967295" in r.err
+
+
+def test_every_integer_key_has_a_range(tmp_path):
+    big = 2**64
+    path = scenario(tmp_path, f"[[runs]]\nbatch_size = {big}\nschedule = 'step'\nstep_size = {big}\n"
+                              f"[[runs]]\nbatch_size = 1\nschedule = 'cosine'\nt_max = {big}\nepochs = {big}\n")
+    r = gdviz("check", str(path))
+    assert r.code == 2
+    for key in ("runs[0].batch_size", "runs[0].step_size", "runs[1].t_max", "runs[1].epochs"):
+        assert key in r.err
+    assert r.err.count("expected an integer from 1 to 100000") == 3
+
+
+# --- 9. messages -------------------------------------------------------------------------------------------------
+def test_a_byte_order_mark_before_valid_toml_is_accepted(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1")
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    r = gdviz("check", str(path))
+    assert r.code == 0, r.err
+
+
+def test_runs_inheriting_a_bad_train_value_are_still_checked(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nname = ''\nbatch_size = 1\n[[runs]]\nname = '   '\nbatch_size = 0",
+                    runs='[data]\nsource = "houses"\n[train]\noptimizer = "adamm"\nlearning_rate = 0.1\n')
+    r = gdviz("check", str(path))
+    assert r.code == 2
+    assert "train.optimizer" in r.err and 'did you mean "adam"' in r.err
+    assert 'runs[0].name: got ""' in r.err
+    assert 'runs[1].name: got "   "' in r.err
+    assert "runs[1].batch_size" in r.err

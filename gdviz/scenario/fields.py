@@ -225,11 +225,15 @@ class _FloatList:
 
 @dataclass(frozen=True)
 class _BatchSize:
+    hi: int
+
     expected: str = '"full" or an integer >= 1'
 
     def __call__(self, v: Any) -> int | None:
         if v == "full" and isinstance(v, str):
             return None
+        if _is_int(v) and v > self.hi:
+            raise _Bad(f"at most {self.hi}, the most samples a dataset may have")
         if _is_int(v) and v >= 1:
             return int(v)
         if isinstance(v, str):

@@ -46,6 +46,7 @@ def _toml_error(source: str, text: str, err: tomllib.TOMLDecodeError) -> Scenari
 
 
 def _parse(text: str, source: str, base_dir: Path, name: str, source_path: Path | None) -> Scenario:
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some editors save UTF-8
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
