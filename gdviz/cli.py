@@ -22,7 +22,7 @@ from rich.markup import escape
 
 import gdviz
 from gdviz.errors import GdvizError
-from gdviz.streams import OutputError, guarded_stdout
+from gdviz.streams import OutputError, guarded_stdout, stdout_fd_to_stderr
 from gdviz.text import literal, printable
 
 EXIT_OK = 0
@@ -156,20 +156,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         from gdviz.tui.app import run_app
 
         return run_app(scenario, dataset, fps=args.fps, target=requested)
-    from gdviz.engine import Engine
+    import warnings
+
     from gdviz.report import json_document, summary_table
 
-    _warm_up({run.train.dtype for run in scenario.runs})
-    from gdviz.target import scenario_target
-
-    requested = args.target or scenario_target({run.train.target for run in scenario.runs})
-    engine = Engine(scenario, dataset, target=requested)
-    if engine.target_note:
-        err_console.print(f"[dim]{escape(engine.target_note)}[/]")
-    with err_console.status(f"Training {len(engine.runs)} runs of {escape(printable(scenario.title))}…"):
-        engine.run_to_end()
+    # Training writes nothing to stdout: not NumPy's RuntimeWarnings (a diverging run is
+    # reported as such), not what native code prints on fd 1. Only the result goes there.
+    with stdout_fd_to_stderr(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        engine = _train(scenario, dataset, args.target)
+        document = json.dumps(json_document(engine), allow_nan=False) + "\n" if args.json else ""
     if args.json:
-        sys.stdout.write(json.dumps(json_document(engine), allow_nan=False) + "\n")
+        sys.stdout.write(document)
     else:
         _out().print(summary_table(engine))
         for s in engine.summaries():
@@ -177,6 +175,20 @@ def cmd_run(args: argparse.Namespace) -> int:
                 err_console.print(f"[red]{escape(printable(s.name))} diverged at step {s.diverged_step}[/]: "
                                   "its learning rate is too large for this batch size.")
     return EXIT_OK
+
+
+def _train(scenario, dataset, target: str | None):  # type: ignore[no-untyped-def]
+    from gdviz.engine import Engine
+    from gdviz.target import scenario_target
+
+    _warm_up({run.train.dtype for run in scenario.runs})
+    requested = target or scenario_target({run.train.target for run in scenario.runs})
+    engine = Engine(scenario, dataset, target=requested)
+    if engine.target_note:
+        err_console.print(f"[dim]{escape(engine.target_note)}[/]")
+    with err_console.status(f"Training {len(engine.runs)} runs of {escape(printable(scenario.title))}…"):
+        engine.run_to_end()
+    return engine
 
 
 def cmd_check(args: argparse.Namespace) -> int:

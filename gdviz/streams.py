@@ -110,3 +110,25 @@ def guarded_stdout() -> Iterator[_Guard]:
         yield guard
     finally:
         sys.stdout = saved
+
+
+@contextmanager
+def stdout_fd_to_stderr() -> Iterator[None]:
+    """For the block, file descriptor 1 is stderr's: what C or Fortran code prints (LAPACK's
+    ``** On entry to DLASCL ...``) cannot reach the document on stdout. Python's own
+    ``sys.stdout`` is flushed first and writes nothing inside the block."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, OutputError):
+        pass
+    try:
+        saved = os.dup(1)
+    except OSError:  # no stdout at all: nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)

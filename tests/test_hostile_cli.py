@@ -130,3 +130,108 @@ def test_runs_inheriting_a_bad_train_value_are_still_checked(tmp_path):
     assert 'runs[0].name: got ""' in r.err
     assert 'runs[1].name: got "   "' in r.err
     assert "runs[1].batch_size" in r.err
+
+
+# --- 3. CSV rows and values ---------------------------------------------------------------------------------
+def _csv_scenario(tmp_path: Path, csv_text: str, extra: str = "", features: str = "['a', 'b']") -> Path:
+    (tmp_path / "d.csv").write_text(csv_text)
+    return scenario(tmp_path, "[[runs]]\nbatch_size = 1",
+                    runs=f"[data]\nsource = 'csv'\npath = 'd.csv'\nfeatures = {features}\ntarget = 'y'\n{extra}"
+                         "[train]\nepochs = 1\nlearning_rate = 0.01\n")
+
+
+@pytest.mark.parametrize(("rows", "said"), [
+    ("1,234,2,3\n1,2,3\n", "line 2: 4 cells, but the header has 3 columns (an unquoted thousands separator"),
+    ("1,2,3\n1,2\n", "line 3: 2 cells, but the header has 3 columns"),
+    ('"1",2,3\n4,"5,6",7,8\n', "line 3: 4 cells"),
+])
+def test_rows_with_the_wrong_number_of_cells_are_refused_by_line(tmp_path, rows, said):
+    r = gdviz("run", str(_csv_scenario(tmp_path, "a,b,y\n" + rows + "5,6,7\n")), "--json")
+    assert r.code == 2 and r.out == ""
+    assert said in r.err
+
+
+@pytest.mark.parametrize("standardize", ["true", "false"])
+def test_values_whose_squares_overflow_are_refused(tmp_path, standardize):
+    path = _csv_scenario(tmp_path, "a,b,y\n1,2,3\n1e300,2,4\n5,6,7\n", extra=f"standardize = {standardize}\n")
+    r = gdviz("run", str(path), "--json")
+    assert r.code == 2 and r.out == ""
+    assert 'line 3: column "a" has 1e+300, too large to train on' in r.err
+
+
+def test_float32_runs_lower_the_largest_value_allowed(tmp_path):
+    path = _csv_scenario(tmp_path, "a,b,y\n1,2,3\n1e25,2,4\n5,6,7\n", extra="standardize = false\n")
+    path.write_text(path.read_text().replace("epochs = 1", "epochs = 1\ndtype = 'float32'"))
+    r = gdviz("check", str(path))
+    assert r.code == 2 and "overflows float32" in r.err
+
+
+# --- 7. extreme data: said before training, nothing but JSON on stdout ------------------------------------------
+def test_the_largest_doubles_are_refused_before_lapack_sees_them(tmp_path):
+    path = _csv_scenario(tmp_path, "a,b,y\n1.7e308,2,3\n-1.7e308,2,4\n5,6,7\n", extra="standardize = false\n")
+    r = gdviz("run", str(path), "--json")
+    assert r.code == 2 and r.out == ""
+    assert "DLASCL" not in r.err and "too large to train on" in r.err
+
+
+def test_a_huge_noise_level_is_named_as_the_cause(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1", runs=SMALL_NOISE)
+    r = gdviz("run", str(path), "--json")
+    assert r.code == 2 and r.out == ""
+    assert "data.noise" in r.err and "RuntimeWarning" not in r.err
+
+
+SMALL_NOISE = "[data]\nsource = 'linear'\nn = 32\nnoise = 1e308\n[train]\nepochs = 1\nlearning_rate = 0.1\n"
+
+
+def test_what_native_code_prints_during_training_goes_to_stderr(capfd):
+    from gdviz.streams import stdout_fd_to_stderr
+
+    with stdout_fd_to_stderr():
+        os.write(1, b"** On entry to DLASCL parameter number 4 had an illegal value\n")
+    os.write(1, b"{}\n")
+    out, err = capfd.readouterr()
+    assert out == "{}\n" and "DLASCL" in err
+
+
+# --- 8. structure limits ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("doc", ["a = " + "[" * 600 + "]" * 600, "a = " + "{b=" * 400 + "1" + "}" * 400])
+def test_deeply_nested_toml_is_a_scenario_error(tmp_path, doc):
+    path = tmp_path / "deep.toml"
+    path.write_text(doc)
+    r = gdviz("check", str(path))
+    assert r.code == 2
+
+
+@pytest.mark.parametrize("how", ["argument", "data.path"])
+def test_devices_are_refused_not_read(tmp_path, how):
+    if how == "argument":
+        target = "/dev/zero"
+    else:
+        data = "[data]\nsource = 'csv'\npath = '/dev/zero'\nfeatures = ['a']\ntarget = 'y'\n[train]\nlearning_rate = 0.1\n"
+        target = str(scenario(tmp_path, "[[runs]]\nbatch_size = 1", runs=data))
+    r = gdviz("run", target, "--json", timeout=30)
+    assert r.code == 2 and r.out == ""
+    assert "is a character device" in r.err and "must be a regular file" in r.err
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs mkfifo")
+def test_a_fifo_with_no_writer_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "s.toml")
+    r = gdviz("check", str(tmp_path / "s.toml"), timeout=30)
+    assert r.code == 2 and "named pipe" in r.err
+
+
+def test_an_oversized_scenario_file_is_refused(tmp_path):
+    path = tmp_path / "big.toml"
+    path.write_text("# " + "x" * (2 << 20))
+    r = gdviz("check", str(path))
+    assert r.code == 2 and "more than the 1 MiB a scenario file may have" in r.err
+
+
+def test_a_200000_character_header_cell_is_read_and_cut_short_in_messages(tmp_path):
+    long = "h" * 200_000
+    path = _csv_scenario(tmp_path, f"a,b,{long}\n1,2,3\n", features="['a', 'b']")
+    r = gdviz("check", str(path))
+    assert r.code == 2
+    assert "no column named \"y\"" in r.err and "(200,000 characters)" in r.err and len(r.err) < 2000
