@@ -136,6 +136,11 @@ def _warm_up(dtypes: set[str]) -> None:
     with err_console.status("Preparing the Numba kernels (compiled on first use, then cached)…"):
         warm_up(dtypes)
     dt = time.perf_counter() - t0
+    from gdviz import numba_cache
+
+    for note in numba_cache.notes:
+        err_console.print(f"gdviz: {note}", markup=False, highlight=False, soft_wrap=True)
+    numba_cache.notes.clear()
     if dt > 2.0:
         err_console.print(f"[dim]kernels compiled in {dt:.1f} s; later runs load them from the cache[/]")
 

@@ -235,3 +235,41 @@ def test_a_200000_character_header_cell_is_read_and_cut_short_in_messages(tmp_pa
     r = gdviz("check", str(path))
     assert r.code == 2
     assert "no column named \"y\"" in r.err and "(200,000 characters)" in r.err and len(r.err) < 2000
+
+
+# --- 5. Numba's cache ------------------------------------------------------------------------------------------
+def test_a_read_only_install_gets_a_per_user_cache_folder(monkeypatch, tmp_path):
+    """Neither the package's __pycache__ nor the home is writable: a per-user temp folder."""
+    from gdviz import numba_cache
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setattr(numba_cache, "_writable", lambda folder: str(folder).startswith(str(tmp_path / "tmp")))
+    chosen = numba_cache.choose_cache_dir()
+    assert chosen is not None and chosen.startswith(str(tmp_path / "tmp" / "gdviz-numba-"))
+    assert os.environ["NUMBA_CACHE_DIR"] == chosen
+
+
+def test_a_cache_folder_the_user_chose_is_kept(monkeypatch, tmp_path):
+    from gdviz import numba_cache
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    assert numba_cache.choose_cache_dir() is None and os.environ["NUMBA_CACHE_DIR"] == str(tmp_path)
+
+
+def test_a_damaged_cache_is_compiled_afresh_and_said_once(tmp_path):
+    cache = tmp_path / "cache"
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1")
+    env = {"NUMBA_CACHE_DIR": str(cache)}
+    assert gdviz("run", str(path), "--json", env=env, timeout=300).code == 0
+    damaged = sorted(cache.rglob("*.nbi"))[:3] + sorted(cache.rglob("*.nbc"))[:3]
+    assert damaged
+    for f in damaged:
+        f.write_bytes(f.read_bytes()[:20])
+    r = gdviz("run", str(path), "--json", env=env, timeout=300)
+    assert r.code == 0, r.err
+    only_json(r.out)
+    assert r.err.count("Numba's cache had a damaged file") == 1
+    assert "compiled afresh" in r.err
