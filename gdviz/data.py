@@ -18,7 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gdviz.datacheck import check_range, check_row_lengths, shown
 from gdviz.errors import DataError
+from gdviz.safeio import MAX_CSV_BYTES, Refused, read_regular
 from gdviz.scenario import HOUSE_FEATURES, Scenario, check_against_data
 
 __all__ = ["Dataset", "build_dataset", "generate_houses", "generate_linear", "generate_classes", "read_csv"]
@@ -182,7 +184,9 @@ def generate_classes(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarra
 
 def _decode(path: Path, label: str) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_CSV_BYTES, "CSV file")
+    except Refused as err:
+        raise DataError(f"{path}: {err.problem} (data.path in {label})") from None
     except FileNotFoundError:
         raise DataError(f"{path}: file not found (data.path in {label}, relative to the scenario's folder)") from None
     except IsADirectoryError:
@@ -217,15 +221,15 @@ def _column_index(path: Path, header: list[str], wanted: list[str], key_of: dict
             continue
         if len(hits) > 1:
             cols = ", ".join(str(j + 1) for j in hits)
-            problems.append(f"column {json.dumps(name)} ({key_of[name]}) appears {len(hits)} times (columns {cols})")
+            problems.append(f"column {shown(name)} ({key_of[name]}) appears {len(hits)} times (columns {cols})")
             continue
         near = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
         if not near:
             near = [h for h in header if h.lower() == name.lower()]
-        hint = f"; did you mean {json.dumps(near[0])}?" if near else ""
-        problems.append(f"no column named {json.dumps(name)} ({key_of[name]}){hint}")
+        hint = f"; did you mean {shown(near[0])}?" if near else ""
+        problems.append(f"no column named {shown(name)} ({key_of[name]}){hint}")
     if problems:
-        columns = ", ".join(json.dumps(h) for h in header)
+        columns = ", ".join(shown(h) for h in header[:30]) + (f", ... ({len(header)} in all)" if len(header) > 30 else "")
         raise DataError(f"{path}, line 1: {'; '.join(problems)}; the header has columns {columns}")
     return index
 
@@ -253,9 +257,9 @@ def _slow_parse(path: Path, text: str, header: list[str], index: list[int]) -> n
             if not cell:
                 bad.append(f"{where}: empty cell; every row needs a number here (fill it in or drop the row)")
             elif not _is_number(cell):
-                bad.append(f"{where}: {json.dumps(cell)} is not a number")
+                bad.append(f"{where}: {shown(cell)} is not a number")
             elif not np.isfinite(float(cell)):
-                bad.append(f"{where}: {cell} is not allowed; NaN and infinite values must be removed or filled in")
+                bad.append(f"{where}: {cell if len(cell) <= 60 else shown(cell)} is not allowed; NaN and infinite values must be removed or filled in")
             else:
                 values.append(float(cell))
         if len(bad) >= 4:
@@ -295,6 +299,8 @@ def read_csv(path: Path, features: list[str], target: str, *, label: str = "") -
         infinite (line and column named), or fewer than 2 rows.
     """
     text = _decode(path, label)
+    # A cell may be as long as the file (the default limit, 131,072 characters, raises _csv.Error).
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     if not text.strip():
         raise DataError(f"{path}: the file is empty; expected a header line naming the columns, then rows of numbers")
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
@@ -307,6 +313,7 @@ def read_csv(path: Path, features: list[str], target: str, *, label: str = "") -
     key_of = {name: "data.features" for name in features}
     key_of[target] = "data.target"
     index = _column_index(path, header, [*features, target], key_of)
+    check_row_lengths(path, text, header)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
@@ -404,6 +411,16 @@ def build_dataset(scenario: Scenario) -> Dataset:
                 )
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    # Before standardizing or training: a value whose square overflows would give inf or a
+    # LAPACK error far from the cause.
+    dtypes = {run.train.dtype for run in scenario.runs}
+    if spec.source == "csv":
+        cause = f"rescale that column in the file (divide it by a power of ten); data.path in {label}"
+        line_of = lambda i: _data_lines(text)[i]  # noqa: E731
+    else:
+        cause = f"lower data.noise ({spec.noise:g}) in {label}"
+        line_of = None
+    check_range(np.column_stack([X, y]), [*features, spec.target or "target"], dtypes, where, cause, line_of)
 
     x_mean = x_scale = None
     if spec.standardize:

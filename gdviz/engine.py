@@ -24,11 +24,14 @@ from gdviz.data import Dataset
 from gdviz.history import History, HistoryChunk
 from gdviz.kernels import layout as L
 from gdviz.models import Model, make_model
+from gdviz.numba_cache import guard_against_damage
 from gdviz.runfacts import method_name, run_facts
 from gdviz.runs import Group, Run, RunSummary, summarize
 from gdviz.scenario import RunSpec, Scenario
 
 __all__ = ["Engine", "Run", "RunSummary", "method_name", "warm_up"]
+
+guard_against_damage()  # before the first kernel call loads anything from Numba's cache
 
 #: Recorded points per run, not counting epoch ends (bounds a run's history memory).
 MAX_POINTS = 4000

@@ -32,6 +32,10 @@ from gdviz.scenario.fields import (
 HOUSE_FEATURES = ("size_sqft", "bedrooms")
 TARGETS = ("auto", "cpu", "cuda")
 MAX_VALUES = 50_000_000
+#: Every integer key has a range (issue 14): these bound the ones without a natural limit.
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**32 - 1
+
 """Largest n * d a generated dataset may have (400 MB of float64)."""
 
 _GENERATED = ("houses", "linear", "classes")
@@ -139,7 +143,7 @@ class TrainSpec:
     and are unused; :func:`scenario_to_dict` leaves them out.
     """
 
-    epochs: int = _key(_Int(1, 100_000), 20, doc="passes over the data")
+    epochs: int = _key(_Int(1, MAX_EPOCHS), 20, doc="passes over the data")
     learning_rate: float = _key(_Float(0.0, lo_open=True), doc="base learning rate")
     optimizer: str = _key(_Choice(tuple(OPTIMIZERS)), "sgd", doc="as torch.optim")
     momentum: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("sgd", "rmsprop")))
@@ -158,11 +162,11 @@ class TrainSpec:
     lr_decay: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("adagrad",)))
     initial_accumulator_value: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("adagrad",)))
     schedule: str = _key(_Choice(tuple(SCHEDULES)), "constant", doc="learning-rate schedule, per epoch")
-    step_size: int = _key(_Int(1), 10, applies=("schedule", ("step",)), doc="epochs between decays")
+    step_size: int = _key(_Int(1, MAX_EPOCHS), 10, applies=("schedule", ("step",)), doc="epochs between decays")
     gamma: float = _key(
         _Float(0.0, 1.0, lo_open=True), _default_gamma, applies=("schedule", ("step", "exponential"))
     )
-    t_max: int = _key(_Int(1), lambda r: r.get("epochs", 20), applies=("schedule", ("cosine",)))
+    t_max: int = _key(_Int(1, MAX_EPOCHS), lambda r: r.get("epochs", 20), applies=("schedule", ("cosine",)))
     eta_min: float = _key(_Float(0.0), 0.0, applies=("schedule", ("cosine",)))
     shuffle: bool = _key(_Bool(), True, doc="a fresh sample order every epoch")
     drop_last: bool = _key(_Bool(), False, doc="skip the last, smaller batch of an epoch")
@@ -176,8 +180,8 @@ class RunSpec:
     """One ``[[runs]]`` entry, resolved. ``batch_size`` None means the full batch."""
 
     name: str = _key(_Str(), None, doc="label; derived from the batch size by default")
-    batch_size: int | None = _key(_BatchSize(), doc='"full" or samples per update')
-    seed: int = _key(_Int(0), None, doc="sample-order seed; the scenario's seed by default")
+    batch_size: int | None = _key(_BatchSize(MAX_VALUES), doc='"full" or samples per update')
+    seed: int = _key(_Int(0, MAX_SEED), None, doc="sample-order seed; the scenario's seed by default")
     train: TrainSpec = field(default=None)  # type: ignore[assignment]
 
     def effective_batch(self, n: int) -> int:
@@ -214,8 +218,8 @@ class Scenario:
 
 _TOP_KEYS: dict[str, _Key] = {
     "title": _Key(_Str(), None),
-    "description": _Key(_Str(), ""),
-    "seed": _Key(_Int(0), 0),
+    "description": _Key(_Str(allow="\n\t"), ""),
+    "seed": _Key(_Int(0, MAX_SEED), 0),
     "data": _Key(_Str()),  # tables: checked by hand
     "model": _Key(_Str(), None),
     "train": _Key(_Str(), None),

@@ -185,7 +185,9 @@ def _validate_runs(
         merged.update({k: v for k, v in given.items() if k in train_schema})
         bad_here = (set(run_table) - set(given)) | {k for k in train_bad if k not in run_table}
         if any(k in bad_here for k in ("optimizer", "schedule", "epochs")):
-            resolved.append(None)  # defaults would depend on a value already reported
+            # Its defaults would depend on a value already reported: the run's own keys and
+            # its name are still checked (below), so every problem is reported at once.
+            resolved.append({"name": given.get("name"), "batch_size": "missing", "train": None})
             continue
         t = _resolve(train_schema, merged, {}, skip=bad_here)
         B = given.get("batch_size", "missing") if "batch_size" in run_table else "missing"
@@ -210,7 +212,8 @@ def _validate_runs(
     # Options in [train] that every run inheriting them would ignore.
     for key in train_given:
         spec = train_schema[key]
-        heirs = [r["train"] for r, g in zip(resolved, run_givens, strict=True) if r is not None and key not in g]
+        heirs = [r["train"] for r, g in zip(resolved, run_givens, strict=True)
+                 if r is not None and r["train"] is not None and key not in g]  # fmt: skip
         if heirs and all(_applies(spec, t) is False for t in heirs):
             assert spec.applies is not None
             selector, values = spec.applies
@@ -237,7 +240,7 @@ def _validate_runs(
 
     # nesterov as torch: needs momentum > 0 and no dampening.
     for i, (r, g) in enumerate(zip(resolved, run_givens, strict=True)):
-        if r is None:
+        if r is None or r["train"] is None:
             continue
         t = r["train"]
         plain = t.get("momentum", 0) <= 0 or t.get("dampening", 0) != 0
@@ -254,7 +257,7 @@ def _validate_runs(
     for i, r in enumerate(resolved):
         if r is not None and r["name"] is not None:
             if not r["name"].strip():
-                problems.add(f"runs[{i}].name", 'got "", expected a non-empty label (or leave name out)')
+                problems.add(f"runs[{i}].name", f"got {_show(r['name'])}, expected a non-empty label (or leave name out)")
             elif r["name"] in given_names:
                 problems.add(
                     f"runs[{i}].name",
@@ -281,7 +284,9 @@ def _validate_runs(
             k += 1
         r["name"] = candidate
         taken.add(candidate)
-    return [r for r in resolved if r is not None] if len(resolved) == len(runs_raw) else None
+    if any(r is None or r["train"] is None for r in resolved):
+        return None
+    return resolved  # type: ignore[return-value]
 
 
 def _validate(raw: Mapping[str, Any], base_dir: Path, default_title: str) -> tuple[dict[str, Any], list[str]]:
