@@ -76,13 +76,13 @@ class MLP:
         return f"mlp {'→'.join(map(str, self.sizes))} {self.activation}, {self.n_params} parameters"
 
     def param_names(self, feature_names: Any = None) -> list[str]:
-        """``W1[0,0]``, ..., ``b1[0]``, ..., ``Wo[0]``, ``bo``, in the flat order."""
+        """``W1[0][0]``, ..., ``b1[0]``, ..., ``Wo[0]``, ``bo``, in the flat order."""
         names: list[str] = []
         layers = self.shapes()
         for k, (o, i) in enumerate(layers):
             last = k == len(layers) - 1
             W, b = ("Wo", "bo") if last else (f"W{k + 1}", f"b{k + 1}")
-            names += [f"{W}[{j}]" if last else f"{W}[{r},{j}]" for r in range(o) for j in range(i)]
+            names += [f"{W}[{j}]" if last else f"{W}[{r}][{j}]" for r in range(o) for j in range(i)]
             names += [b] if last else [f"{b}[{r}]" for r in range(o)]
         return names
 

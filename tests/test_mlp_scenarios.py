@@ -110,7 +110,7 @@ def test_names_description_and_settings():
     model = make_model("mlp", 10, hidden=[50])
     assert model.description() == "mlp 10→50→1 relu, 601 parameters"
     names = model.param_names()
-    assert len(names) == 601 and names[:2] == ["W1[0,0]", "W1[0,1]"] and names[500] == "b1[0]"
+    assert len(names) == 601 and names[:2] == ["W1[0][0]", "W1[0][1]"] and names[500] == "b1[0]"
     assert names[-2:] == ["Wo[49]", "bo"]
 
 
