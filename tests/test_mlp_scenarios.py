@@ -203,3 +203,11 @@ def test_mlp_moons_shows_what_its_description_says(capsys):
 def test_bundled_mlp_scenarios_load():
     for name in ("mlp_random", "mlp_moons"):
         assert load_scenario(name).model.kind == "mlp"
+
+
+def test_bench_model_mlp_prints_one_json_document(capsys):
+    assert main(["bench", "--model", "mlp", "--n", "100", "--repeats", "1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(r["impl"], r["batch"], r["runs"]) for r in doc["rows"]] == [
+        ("gdviz", 1, 1), ("gdviz", 32, 1), ("gdviz", 64, 1), ("gdviz", 100, 1), ("gdviz", 64, 64)]
+    assert all(r["seconds_per_epoch"] > 0 for r in doc["rows"]) and doc["ratios"] == {}
