@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=_positive_int, nargs="+", default=[1, 64], help="runs trained at once (default 1 64)")
     bench.add_argument("--dtype", choices=("float32", "float64"), nargs="+", default=["float32"])
     bench.add_argument("--target", choices=("cpu", "cuda"), default="cpu")
+    bench.add_argument("--model", choices=("linear", "mlp"), default="linear",
+                       help="mlp: the first article's 10→50→1 network, n = 1000 (--n to change), against PyTorch")
     bench.add_argument("--peers", action="store_true", help="also time PyTorch, scikit-learn and NumPy over runs")
     bench.add_argument("--json", action="store_true", help="print one JSON document and nothing else on stdout")
     bench.add_argument("--compile", action="store_true",

@@ -21,6 +21,7 @@ import numpy as np
 from gdviz.datacheck import check_range, check_row_lengths, shown
 from gdviz.errors import DataError
 from gdviz.safeio import MAX_CSV_BYTES, Refused, read_regular
+from gdviz.generators import generate_moons, generate_random
 from gdviz.scenario import HOUSE_FEATURES, Scenario, check_against_data
 
 __all__ = ["Dataset", "build_dataset", "generate_houses", "generate_linear", "generate_classes", "read_csv"]
@@ -357,6 +358,10 @@ def _standardize(values: np.ndarray, names: list[str], where: str, key: str) -> 
     return mean, scale
 
 
+def _classifier(scenario: Scenario) -> str:
+    return 'model.kind = "logistic"' if scenario.model.kind == "logistic" else 'model.loss = "bce"'
+
+
 def build_dataset(scenario: Scenario) -> Dataset:
     """Build (or read) the scenario's data, standardize it as asked and check it fits the runs.
 
@@ -375,7 +380,7 @@ def build_dataset(scenario: Scenario) -> Dataset:
     label = scenario.label
     features = list(spec.features)
     true_params = None
-    task = "classification" if scenario.model.kind == "logistic" else "regression"
+    task = "classification" if scenario.model.classifies else "regression"
     where = label
     if spec.source == "houses":
         assert spec.n is not None and spec.noise is not None
@@ -396,6 +401,14 @@ def build_dataset(scenario: Scenario) -> Dataset:
         X, y = generate_classes(spec.n, spec.d, spec.noise, scenario.seed)
         kind = "cats (0) vs dogs (1)" if spec.d <= 2 else "two Gaussian blobs (0/1)"
         description = f"classes: {spec.n} samples, {kind}, d = {spec.d}, spread {spec.noise:g}"
+    elif spec.source == "random":
+        assert spec.n is not None
+        X, y = generate_random(spec.n, spec.d, scenario.seed)
+        description = f"random: {spec.n} samples, X ~ N(0, 1) with d = {spec.d} and y ~ N(0, 1), independent"
+    elif spec.source == "moons":
+        assert spec.n is not None and spec.noise is not None
+        X, y = generate_moons(spec.n, spec.noise, scenario.seed)
+        description = f"moons: {spec.n} samples on two interleaving half circles (0/1), jitter sd {spec.noise:g}"
     else:
         assert spec.path is not None
         X, y, text = read_csv(spec.path, features, spec.target, label=label)
@@ -407,7 +420,7 @@ def build_dataset(scenario: Scenario) -> Dataset:
                 line = _data_lines(text)[bad[0]]
                 raise DataError(
                     f"{spec.path}, line {line}: target {json.dumps(spec.target)} is {y[bad[0]]:g}, but "
-                    f'model.kind = "logistic" needs labels 0 or 1 ({bad.size} rows are neither)'
+                    f"{_classifier(scenario)} needs labels 0 or 1 ({bad.size} rows are neither)"
                 )
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -418,7 +431,8 @@ def build_dataset(scenario: Scenario) -> Dataset:
         cause = f"rescale that column in the file (divide it by a power of ten); data.path in {label}"
         line_of = lambda i: _data_lines(text)[i]  # noqa: E731
     else:
-        cause = f"lower data.noise ({spec.noise:g}) in {label}"
+        cause = (f"lower data.noise ({spec.noise:g}) in {label}" if spec.noise is not None
+                 else f"the generated data of {label}")
         line_of = None
     check_range(np.column_stack([X, y]), [*features, spec.target or "target"], dtypes, where, cause, line_of)
 

@@ -51,11 +51,17 @@ def format_number(x: float | None, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
+def _model_words(engine: Engine) -> str:
+    """``linear regression``, ``logistic regression`` or the MLP's ``mlp 10→50→1 relu, 601 parameters``."""
+    describe = getattr(engine.model, "description", None)
+    return describe() if describe is not None else f"{engine.scenario.model.kind} regression"
+
+
 def summary_table(engine: Engine) -> Table:
     """One row per run with the measured figures; the scenario's and runs' names shown literally."""
     sc = engine.scenario
     table = Table(
-        title=literal(f"{sc.title} — n={engine.n}, d={engine.d}, {sc.model.kind} regression, target {engine.target}"),
+        title=literal(f"{sc.title} — n={engine.n}, d={engine.d}, {_model_words(engine)}, target {engine.target}"),
         title_justify="left",
     )
     for col, justify in (

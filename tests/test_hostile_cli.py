@@ -96,7 +96,7 @@ def test_a_full_disk_is_one_line_on_stderr_and_exit_1(tmp_path):
 @pytest.mark.parametrize("value", ["9223372036854775808", "18446744073709551616", str(10**40)])
 def test_huge_integers_are_out_of_range_not_a_traceback(tmp_path, where, value):
     head = f"seed = {value}\n" if where == "top" else ""
-    path = scenario(tmp_path, head + f"[[runs]]\nbatch_size = 1\n" + (f"seed = {value}\n" if where == "run" else ""))
+    path = scenario(tmp_path, head + "[[runs]]\nbatch_size = 1\n" + (f"seed = {value}\n" if where == "run" else ""))
     r = gdviz("check", str(path))
     assert r.code == 2
     assert "expected an integer from 0 to 4294967295" in r.err

@@ -24,6 +24,7 @@ from textual.screen import Screen
 
 from gdviz.data import Dataset
 from gdviz.engine import Engine
+from gdviz.models import model_of
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface
 from gdviz.text import printable
@@ -84,7 +85,7 @@ class GdvizApp(EngineLink):
         self.scenario = scenario
         self.dataset = dataset
         self.n, self.d = dataset.n, dataset.d
-        self.p = self.d + int(scenario.model.fit_intercept)
+        self.p = model_of(scenario, self.d).n_params
         infos = [run_info(planned_run(i, spec, n=self.n, d=self.d, p=self.p)) for i, spec in enumerate(scenario.runs)]
         self.playback = Playback(infos, self.p)
         self.projections.clear()

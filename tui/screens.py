@@ -10,7 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from gdviz.text import literal, printable
+from gdviz.text import printable
 from gdviz.tui.fork import OPTIMIZER_CHOICES, ForkSettings
 from gdviz.tui.runinfo import RunInfo
 

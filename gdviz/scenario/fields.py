@@ -224,6 +224,27 @@ class _FloatList:
 
 
 @dataclass(frozen=True)
+class _IntList:
+    each: _Int = _Int()
+    min_len: int = 1
+    max_len: int | None = None
+
+    @property
+    def expected(self) -> str:
+        n = f"{self.min_len} to {self.max_len} " if self.max_len is not None else ""
+        return f"a list of {n}integers, each {self.each.expected.removeprefix('an integer ')}"
+
+    def __call__(self, v: Any) -> tuple[int, ...]:
+        if _is_int(v):
+            raise _Bad(f"write a list: [{v}]")
+        if not isinstance(v, list):
+            raise _Bad()
+        if len(v) < self.min_len or (self.max_len is not None and len(v) > self.max_len):
+            raise _Bad(f"it has {len(v)}")
+        return tuple(self.each(x) for x in v)
+
+
+@dataclass(frozen=True)
 class _BatchSize:
     hi: int
 
@@ -250,7 +271,7 @@ class _BatchSize:
 # Keys: a check, a default, and the choice of source, optimizer or schedule it belongs to.
 # =========================================================================================
 
-_Check = _Int | _Float | _Bool | _Choice | _Str | _StrList | _FloatList | _BatchSize
+_Check = _Int | _Float | _Bool | _Choice | _Str | _StrList | _FloatList | _IntList | _BatchSize
 
 _REQUIRED = object()
 """Default marker: the key must be given (or, for ``required_when``, given in that case)."""
