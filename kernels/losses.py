@@ -26,8 +26,9 @@ import numba
 import numpy as np
 from numba import njit
 
-from .layout import HPI_SIZE, I_FIT_INTERCEPT, I_MODEL, INT_KEYS, MODEL_LINEAR, MODEL_LOGISTIC, NAMED
+from .layout import HPI_SIZE, I_FIT_INTERCEPT, I_MODEL, INT_KEYS, MODEL_LINEAR, MODEL_LOGISTIC, MODEL_MLP, NAMED
 from .mlp import mlp_row_loss, mlp_row_loss_grad, mlp_work_floats
+from .mlp_tiles import MLP_TILE_MIN_ROWS, mlp_tiles_loss_grad
 from .models import describe, is_linear, linear_z, row_loss, row_loss_grad, work_floats
 from .prefetch import prefetch
 from .stepmath import loss_dz, sigmoid
@@ -121,6 +122,8 @@ def _loss_grad_rows(X, y, theta, m, perm, start, end, use_perm, g):
                 g[j] += dz * np.float64(X[i, j])
             if fit_intercept:
                 g[d] += dz
+    elif m[0] == MODEL_MLP and m[3] == 0 and end - start >= MLP_TILE_MIN_ROWS:
+        total = mlp_tiles_loss_grad(X, y, theta, m, perm, start, end, use_perm, g)  # rows in SIMD tiles
     else:
         work = np.empty(_work_floats(m, d), np.float64)
         for k in range(start, end):
