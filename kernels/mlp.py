@@ -18,9 +18,10 @@ so ``n_params = h1 (d + 1) + h2 (h1 + 1) + h_last + 1`` (``h2 = 0``: one hidden 
 activation, loss)``. ``work`` (float64, :func:`mlp_work_floats` slots) holds, in order, the
 activations ``a1[h1]``, ``a2[h2]``, then the back-propagated ``delta1[h1]``, ``delta2[h2]``.
 Every sum is float64 whatever the dtype of ``X`` and ``theta``. Inner loops index row slices
-(``theta[k d : (k + 1) d]``, ``X[i]``) from 0 rather than ``theta[k d + j]``: the compiler then
-drops the negative-index test and vectorises them, 2.7× faster per row (0.95 → 0.33 µs,
-``10 → 50 → 1``, float64), with the same arithmetic in the same order. All functions are
+(``theta[k d : (k + 1) d]``, ``X[i]``) from 0 rather than ``theta[k d + j]``, so that the
+compiler can drop the negative-index test (same arithmetic, same order). Batches of at least
+32 rows of a one-hidden-layer network take the CPU's tiled pass instead (:mod:`.mlp_tiles`).
+All functions are
 ``register_jitable``: compiled into the CPU loops (see ``losses._cpu_inline``) and into the
 CUDA kernels alike.
 """
