@@ -12,7 +12,8 @@ dtype). Build a batch with :func:`new_state` and fill each run with :func:`set_r
     Integer hyperparameters and codes, indexed by the ``I_*`` constants.
 ``params`` : dtype[R, p]
     Model parameters, in the model's flat order (linear and logistic: ``[w_1, ..., w_d, b]``,
-    intercept last when ``fit_intercept``; see :mod:`gdviz.models`).
+    intercept last when ``fit_intercept``; see :mod:`gdviz.models`; the MLP: PyTorch's
+    ``model.parameters()`` order, see :mod:`.mlp`).
 ``opt_state`` : dtype[R, 3, p]
     Optimizer buffers, meaning per optimizer (all start at zero unless said):
 

@@ -17,7 +17,11 @@ so ``n_params = h1 (d + 1) + h2 (h1 + 1) + h_last + 1`` (``h2 = 0``: one hidden 
 ``m`` is :func:`.models.describe` of the run's ``hpi``: ``(code, fit_intercept, h1, h2,
 activation, loss)``. ``work`` (float64, :func:`mlp_work_floats` slots) holds, in order, the
 activations ``a1[h1]``, ``a2[h2]``, then the back-propagated ``delta1[h1]``, ``delta2[h2]``.
-Every sum is float64 whatever the dtype of ``X`` and ``theta``. All functions are
+Every sum is float64 whatever the dtype of ``X`` and ``theta``. Inner loops index row slices
+(``theta[k d : (k + 1) d]``, ``X[i]``) from 0 rather than ``theta[k d + j]``, so that the
+compiler can drop the negative-index test (same arithmetic, same order). Batches of at least
+32 rows of a one-hidden-layer network take the CPU's tiled pass instead (:mod:`.mlp_tiles`).
+All functions are
 ``register_jitable``: compiled into the CPU loops (see ``losses._cpu_inline``) and into the
 CUDA kernels alike.
 """
@@ -75,10 +79,12 @@ def mlp_forward(X, i, theta, m, work):
     h2 = m[3]
     act = m[4]
     ob1 = h1 * d
+    x = X[i]
     for k in range(h1):
+        w = theta[k * d : (k + 1) * d]
         s = 0.0
         for j in range(d):
-            s += np.float64(theta[k * d + j]) * np.float64(X[i, j])
+            s += np.float64(w[j]) * np.float64(x[j])
         work[k] = activate(s + np.float64(theta[ob1 + k]), act)
     o = ob1 + h1  # first output-side parameter of the next layer
     a0 = 0  # where the last hidden layer's activations start in work
@@ -86,16 +92,19 @@ def mlp_forward(X, i, theta, m, work):
     if h2 > 0:
         ob2 = o + h2 * h1
         for k in range(h2):
+            w = theta[o + k * h1 : o + (k + 1) * h1]
             s = 0.0
             for j in range(h1):
-                s += np.float64(theta[o + k * h1 + j]) * work[j]
+                s += np.float64(w[j]) * work[j]
             work[h1 + k] = activate(s + np.float64(theta[ob2 + k]), act)
         o = ob2 + h2
         a0 = h1
         hl = h2
+    wo = theta[o : o + hl]
+    a = work[a0 : a0 + hl]
     z = 0.0
     for j in range(hl):
-        z += np.float64(theta[o + j]) * work[a0 + j]
+        z += np.float64(wo[j]) * a[j]
     return z + np.float64(theta[o + hl])
 
 
@@ -136,8 +145,9 @@ def mlp_row_loss_grad(X, y, i, theta, m, g, work):
         g[oo + h2] += dz
         for k in range(h2):
             dk = work[dl2 + k]
+            gw = g[o1 + k * h1 : o1 + (k + 1) * h1]
             for j in range(h1):
-                g[o1 + k * h1 + j] += dk * work[j]
+                gw[j] += dk * work[j]
             g[ob2 + k] += dk
         for j in range(h1):
             s = 0.0
@@ -150,9 +160,11 @@ def mlp_row_loss_grad(X, y, i, theta, m, g, work):
             g[o1 + j] += dz * a
             work[dl1 + j] = dz * np.float64(theta[o1 + j]) * activate_grad(a, act)
         g[o1 + h1] += dz
+    x = X[i]
     for k in range(h1):
         dk = work[dl1 + k]
+        gw = g[k * d : (k + 1) * d]
         for j in range(d):
-            g[k * d + j] += dk * np.float64(X[i, j])
+            gw[j] += dk * np.float64(x[j])
         g[ob1 + k] += dk
     return loss

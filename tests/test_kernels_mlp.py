@@ -96,6 +96,23 @@ def test_compiled_batch_and_full_loss_match_reference(seed, net, dtype):
     np.testing.assert_allclose(full_loss(X, y, thetas, hpi, 1), want, **tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation,loss", [("relu", "mse"), ("tanh", "bce"), ("sigmoid", "mse"), ("relu", "bce")])
+def test_large_batches_of_one_hidden_layer_go_by_tiles_and_match_reference(activation, loss, dtype):
+    """Batches of at least MLP_TILE_MIN_ROWS rows (kernels/mlp_tiles.py), whole and partial tiles."""
+    from gdviz.kernels.mlp_tiles import MLP_TILE_MIN_ROWS, MLP_TILE_ROWS
+
+    net = (4, (7,), activation, loss)
+    X, y, theta, ref, hpi = net_setup(3, net, dtype, n=3 * MLP_TILE_ROWS + 5)
+    n = X.shape[0]
+    perm = np.random.default_rng(4).permutation(n).astype(np.int64)
+    for start, end in ((0, n), (3, 3 + MLP_TILE_MIN_ROWS), (1, n - 2)):
+        loss_value, g = batch_loss_grad(X, y, theta, hpi, 1, perm, start, end)
+        ref_loss, ref_grad = ref.loss_grad(X, y, theta, perm[start:end])
+        np.testing.assert_allclose(loss_value, ref_loss, **tol(dtype))
+        np.testing.assert_allclose(g, ref_grad, **tol(dtype))
+
+
 def test_relu_gradient_is_zero_where_the_unit_is_off():
     """torch's convention: relu'(0) = 0, so a unit with pre-activation exactly 0 passes nothing."""
     X = np.array([[1.0]])
