@@ -66,10 +66,21 @@ async def test_plus_and_minus_change_the_speed(app):
         assert f"{app.playback.speed:g}×" in app.status_text()
 
 
-async def test_r_restarts_from_epoch_zero(app):
+async def test_r_restarts_from_epoch_zero_and_says_so(app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
         assert app.playback.clock == 0.0
+        assert any("restarted from epoch 0" in n.message for n in app._notifications)
+
+
+async def test_a_run_at_its_end_is_not_forked_and_the_user_is_told_why(houses, tmp_path):
+    scenario, dataset, pre = houses
+    app = make_app(scenario, dataset, frozen=True, precomputed=pre, export_dir=tmp_path)  # clock at the end
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        assert isinstance(app.screen, MainScreen)
+        assert any("has finished" in n.message for n in app._notifications)
+        assert app.playback.infos[0].forked_at is None
 
 
 async def test_x_cycles_the_comparison_axis(app):

@@ -208,6 +208,7 @@ class GdvizApp(EngineLink):
         self.draw()
 
     def action_restart(self) -> None:
+        forked = [info.name for info in self.playback.infos if info.forked_at is not None]
         speed = self.playback.speed_index
         if self.frozen:
             self.playback.clock = 0.0
@@ -218,6 +219,8 @@ class GdvizApp(EngineLink):
             self.playback.speed_index = speed
             self.start_engine()
         self.draw(force=True)
+        dropped = f"; forks dropped ({', '.join(forked)} back to the scenario's settings)" if forked and not self.frozen else ""
+        self.notify(f"every run restarted from epoch 0{dropped}", title="restart")
 
     def action_cycle_x(self) -> None:
         self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
@@ -273,6 +276,12 @@ class GdvizApp(EngineLink):
         pb = self.playback
         if not len(pb.traces[i].history):
             self.notify("the engine has not started yet", severity="warning")
+            return
+        trace = pb.traces[i]
+        if trace.done and pb.clock >= trace.last_epoch - 1e-12:  # nothing left to train from here
+            ended = f"diverged at step {trace.diverged_step}" if trace.diverged_step is not None else "finished"
+            self.notify(f"{pb.infos[i].name} has {ended}: fork it from an earlier point "
+                        "(r, then space to pause where you want it)", severity="warning")  # fmt: skip
             return
         was_playing = pb.playing
         pb.playing = False

@@ -17,7 +17,7 @@ KEYS = [
     ("space", "pause / resume"),
     (".", "one step: the selected run's next recorded point (pauses)"),
     ("+ / -", "faster / slower (0.1× … 100×)"),
-    ("r", "restart every run from the start"),
+    ("r", "restart every run from the start (forks are dropped)"),
     ("x", "comparison x axis: epochs → updates → seconds"),
     ("l", "log / linear loss axis"),
     ("t", "show / hide the stats table"),
