@@ -73,6 +73,16 @@ async def test_r_restarts_from_epoch_zero_and_says_so(app):
         assert any("restarted from epoch 0" in n.message for n in app._notifications)
 
 
+async def test_exports_and_screenshots_go_into_the_out_directory_made_on_first_use(houses, tmp_path):
+    scenario, dataset, pre = houses
+    out = tmp_path / "gdviz-out" / "houses"
+    app = make_app(scenario, dataset, frozen=True, precomputed=pre, export_dir=out)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e", "s")
+        await pilot.pause()
+    assert sorted(p.suffix for p in out.iterdir()) == [".csv", ".json", ".svg"]
+
+
 async def test_a_run_at_its_end_is_not_forked_and_the_user_is_told_why(houses, tmp_path):
     scenario, dataset, pre = houses
     app = make_app(scenario, dataset, frozen=True, precomputed=pre, export_dir=tmp_path)  # clock at the end

@@ -250,6 +250,7 @@ class GdvizApp(EngineLink):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"gdviz-{self.scenario.name}-{stamp}.svg"
         try:
+            self.export_dir.mkdir(parents=True, exist_ok=True)
             path = self.save_screenshot(name, path=str(self.export_dir))
         except OSError as exc:
             self.notify(f"screenshot failed: {exc}", severity="error")
@@ -381,12 +382,15 @@ def make_app(
     return GdvizApp(scenario, dataset, frozen=frozen, fps=fps, clock=clock, export_dir=export_dir, target=target, precomputed=precomputed)
 
 
-def run_app(scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu") -> int:
-    """Run the app in the terminal; returns the exit code (the terminal is restored on every exit)."""
+def run_app(
+    scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu", export_dir: Path | str | None = None
+) -> int:
+    """Run the app in the terminal; returns the exit code (the terminal is restored on every exit).
+    ``export_dir``: where exports and screenshots go (created when first written; default: here)."""
     import asyncio
     import sys
 
-    app = make_app(scenario, dataset, fps=fps, target=target)
+    app = make_app(scenario, dataset, fps=fps, target=target, export_dir=export_dir)
     # Our own loop, closed without waiting for the worker threads (asyncio.run would wait, with
     # the terminal already restored and nothing said): a stopped engine thread that is inside a
     # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.
