@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from gdviz.target import is_fallback
 from gdviz.tui.fork import OPTIMIZER_CHOICES, ForkSettings
 from gdviz.tui.runinfo import RunInfo
 
@@ -63,8 +64,9 @@ class HelpScreen(ModalScreen[None]):
             yield Static(ABOUT, classes="help-about")
             if self.story:
                 yield Static(Text.assemble(("This scenario: ", "bold"), self.story), classes="help-about")
-            if self.target_note:
-                yield Static(f"⚠ {self.target_note}", classes="help-about", markup=False)
+            if self.target_note:  # ⚠ only for a GPU that could not be used; no GPU at all is just said
+                mark = "⚠ " if is_fallback(self.target_note) else ""
+                yield Static(f"{mark}{self.target_note}", classes="help-about", markup=False)
             yield Static("[dim]escape, q or ? closes this help[/dim]")
 
 
