@@ -22,6 +22,8 @@ from rich.markup import escape
 
 import gdviz
 from gdviz.errors import GdvizError
+from gdviz.streams import OutputError, guarded_stdout, stdout_fd_to_stderr
+from gdviz.text import literal, printable
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -89,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=_positive_int, nargs="+", default=[1, 64], help="runs trained at once (default 1 64)")
     bench.add_argument("--dtype", choices=("float32", "float64"), nargs="+", default=["float32"])
     bench.add_argument("--target", choices=("cpu", "cuda"), default="cpu")
+    bench.add_argument("--model", choices=("linear", "mlp"), default="linear",
+                       help="mlp: the first article's 10→50→1 network, n = 1000 (--n to change), against PyTorch")
     bench.add_argument("--peers", action="store_true", help="also time PyTorch, scikit-learn and NumPy over runs")
     bench.add_argument("--json", action="store_true", help="print one JSON document and nothing else on stdout")
     bench.add_argument("--compile", action="store_true",
@@ -136,6 +140,11 @@ def _warm_up(dtypes: set[str]) -> None:
     with err_console.status("Preparing the Numba kernels (compiled on first use, then cached)…"):
         warm_up(dtypes)
     dt = time.perf_counter() - t0
+    from gdviz import numba_cache
+
+    for note in numba_cache.notes:
+        err_console.print(f"gdviz: {note}", markup=False, highlight=False, soft_wrap=True)
+    numba_cache.notes.clear()
     if dt > 2.0:
         err_console.print(f"[dim]kernels compiled in {dt:.1f} s; later runs load them from the cache[/]")
 
@@ -156,26 +165,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         from gdviz.tui.app import run_app
 
         return run_app(scenario, dataset, fps=args.fps, target=requested, export_dir=args.out)
-    from gdviz.engine import Engine
+    import warnings
+
     from gdviz.report import json_document, summary_table
 
-    _warm_up({run.train.dtype for run in scenario.runs})
-    from gdviz.target import scenario_target
-
-    requested = args.target or scenario_target({run.train.target for run in scenario.runs})
-    engine = Engine(scenario, dataset, target=requested)
-    if engine.target_note:
-        err_console.print(f"[dim]{escape(engine.target_note)}[/]")
-    with err_console.status(f"Training {len(engine.runs)} runs of {scenario.title}…"):
-        engine.run_to_end()
+    # Training writes nothing to stdout: not NumPy's RuntimeWarnings (a diverging run is
+    # reported as such), not what native code prints on fd 1. Only the result goes there.
+    with stdout_fd_to_stderr(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        engine = _train(scenario, dataset, args.target)
+        document = json.dumps(json_document(engine), allow_nan=False) + "\n" if args.json else ""
     if args.json:
-        sys.stdout.write(json.dumps(json_document(engine), allow_nan=False) + "\n")
+        sys.stdout.write(document)
     else:
         _out().print(summary_table(engine))
         for s in engine.summaries():
             if s.diverged:
-                err_console.print(f"[red]{s.name} diverged at step {s.diverged_step}[/]: its learning rate is too large for this batch size.")
+                err_console.print(f"[red]{escape(printable(s.name))} diverged at step {s.diverged_step}[/]: "
+                                  "its learning rate is too large for this batch size.")
     return EXIT_OK
+
+
+def _train(scenario, dataset, target: str | None):  # type: ignore[no-untyped-def]
+    from gdviz.engine import Engine
+    from gdviz.target import scenario_target
+
+    _warm_up({run.train.dtype for run in scenario.runs})
+    requested = target or scenario_target({run.train.target for run in scenario.runs})
+    engine = Engine(scenario, dataset, target=requested)
+    if engine.target_note:
+        err_console.print(f"[dim]{escape(engine.target_note)}[/]")
+    with err_console.status(f"Training {len(engine.runs)} runs of {escape(printable(scenario.title))}…"):
+        engine.run_to_end()
+    return engine
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -183,7 +205,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     scenario, dataset = _load(args.scenario)
     out = _out()
-    out.print(f"[green]✓[/] {scenario.source_path or scenario.name} is valid: {len(scenario.runs)} runs on "
+    where = escape(printable(str(scenario.source_path or scenario.name)))
+    out.print(f"[green]✓[/] {where} is valid: {len(scenario.runs)} runs on "
               f"n={dataset.X.shape[0]} samples, d={dataset.X.shape[1]} features ({dataset.task}).")
     out.print_json(json.dumps(scenario_to_dict(scenario), default=str))
     return EXIT_OK
@@ -199,7 +222,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     table.add_column("title")
     table.add_column("description")
     for name, title, description in bundled_scenarios():
-        table.add_row(name, title, description)
+        table.add_row(literal(name), literal(title), literal(description))
     _out().print(table)
     return EXIT_OK
 
@@ -262,21 +285,37 @@ COMMANDS = {"run": cmd_run, "check": cmd_check, "list": cmd_list, "info": cmd_in
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gdviz`` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    try:
-        return COMMANDS[args.command](args)
-    except GdvizError as exc:
-        if err_console.is_terminal:
-            from rich.panel import Panel
+    """Entry point of the ``gdviz`` console script; returns the exit code.
 
-            err_console.print(Panel(escape(exc.message), title=f"[bold]{exc.title}[/]", border_style="red", title_align="left"))
-        else:  # a log or a pipe: no box, no wrapping, so paths and keys stay whole and greppable
-            err_console.print(f"gdviz: {exc.title}: {escape(exc.message)}", soft_wrap=True, highlight=False)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        err_console.print("[yellow]interrupted[/]")
-        return EXIT_INTERRUPTED
+    Standard output is guarded (:mod:`gdviz.streams`): a reader that went away ends the
+    command quietly with 141 (as SIGPIPE would), a failed write (full disk, closed stdout)
+    is one line on stderr and exit 1.
+    """
+    with guarded_stdout() as guard:
+        try:
+            args = build_parser().parse_args(argv)
+            code = COMMANDS[args.command](args)
+            guard.flush()
+            return code
+        except GdvizError as exc:
+            _print_error(exc)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            return EXIT_INTERRUPTED
+        except OutputError as exc:
+            return exc.report(err_console)
+
+
+def _print_error(exc: GdvizError) -> None:
+    message = escape(printable(exc.message, allow="\n"))
+    title = escape(printable(exc.title))
+    if err_console.is_terminal:
+        from rich.panel import Panel
+
+        err_console.print(Panel(message, title=f"[bold]{title}[/]", border_style="red", title_align="left"))
+    else:  # a log or a pipe: no box, no wrapping, so paths and keys stay whole and greppable
+        err_console.print(f"gdviz: {title}: {message}", soft_wrap=True, highlight=False)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gdviz.datacheck import check_range, check_row_lengths, shown
 from gdviz.errors import DataError
+from gdviz.safeio import MAX_CSV_BYTES, Refused, read_regular
+from gdviz.generators import generate_moons, generate_random
 from gdviz.scenario import HOUSE_FEATURES, Scenario, check_against_data
 
 __all__ = ["Dataset", "build_dataset", "generate_houses", "generate_linear", "generate_classes", "read_csv"]
@@ -182,7 +185,9 @@ def generate_classes(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarra
 
 def _decode(path: Path, label: str) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_CSV_BYTES, "CSV file")
+    except Refused as err:
+        raise DataError(f"{path}: {err.problem} (data.path in {label})") from None
     except FileNotFoundError:
         raise DataError(f"{path}: file not found (data.path in {label}, relative to the scenario's folder)") from None
     except IsADirectoryError:
@@ -217,15 +222,15 @@ def _column_index(path: Path, header: list[str], wanted: list[str], key_of: dict
             continue
         if len(hits) > 1:
             cols = ", ".join(str(j + 1) for j in hits)
-            problems.append(f"column {json.dumps(name)} ({key_of[name]}) appears {len(hits)} times (columns {cols})")
+            problems.append(f"column {shown(name)} ({key_of[name]}) appears {len(hits)} times (columns {cols})")
             continue
         near = difflib.get_close_matches(name, header, n=1, cutoff=0.6)
         if not near:
             near = [h for h in header if h.lower() == name.lower()]
-        hint = f"; did you mean {json.dumps(near[0])}?" if near else ""
-        problems.append(f"no column named {json.dumps(name)} ({key_of[name]}){hint}")
+        hint = f"; did you mean {shown(near[0])}?" if near else ""
+        problems.append(f"no column named {shown(name)} ({key_of[name]}){hint}")
     if problems:
-        columns = ", ".join(json.dumps(h) for h in header)
+        columns = ", ".join(shown(h) for h in header[:30]) + (f", ... ({len(header)} in all)" if len(header) > 30 else "")
         raise DataError(f"{path}, line 1: {'; '.join(problems)}; the header has columns {columns}")
     return index
 
@@ -253,9 +258,9 @@ def _slow_parse(path: Path, text: str, header: list[str], index: list[int]) -> n
             if not cell:
                 bad.append(f"{where}: empty cell; every row needs a number here (fill it in or drop the row)")
             elif not _is_number(cell):
-                bad.append(f"{where}: {json.dumps(cell)} is not a number")
+                bad.append(f"{where}: {shown(cell)} is not a number")
             elif not np.isfinite(float(cell)):
-                bad.append(f"{where}: {cell} is not allowed; NaN and infinite values must be removed or filled in")
+                bad.append(f"{where}: {cell if len(cell) <= 60 else shown(cell)} is not allowed; NaN and infinite values must be removed or filled in")
             else:
                 values.append(float(cell))
         if len(bad) >= 4:
@@ -295,6 +300,8 @@ def read_csv(path: Path, features: list[str], target: str, *, label: str = "") -
         infinite (line and column named), or fewer than 2 rows.
     """
     text = _decode(path, label)
+    # A cell may be as long as the file (the default limit, 131,072 characters, raises _csv.Error).
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     if not text.strip():
         raise DataError(f"{path}: the file is empty; expected a header line naming the columns, then rows of numbers")
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
@@ -307,6 +314,7 @@ def read_csv(path: Path, features: list[str], target: str, *, label: str = "") -
     key_of = {name: "data.features" for name in features}
     key_of[target] = "data.target"
     index = _column_index(path, header, [*features, target], key_of)
+    check_row_lengths(path, text, header)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below
@@ -350,6 +358,10 @@ def _standardize(values: np.ndarray, names: list[str], where: str, key: str) -> 
     return mean, scale
 
 
+def _classifier(scenario: Scenario) -> str:
+    return 'model.kind = "logistic"' if scenario.model.kind == "logistic" else 'model.loss = "bce"'
+
+
 def build_dataset(scenario: Scenario) -> Dataset:
     """Build (or read) the scenario's data, standardize it as asked and check it fits the runs.
 
@@ -368,7 +380,7 @@ def build_dataset(scenario: Scenario) -> Dataset:
     label = scenario.label
     features = list(spec.features)
     true_params = None
-    task = "classification" if scenario.model.kind == "logistic" else "regression"
+    task = "classification" if scenario.model.classifies else "regression"
     where = label
     if spec.source == "houses":
         assert spec.n is not None and spec.noise is not None
@@ -389,6 +401,14 @@ def build_dataset(scenario: Scenario) -> Dataset:
         X, y = generate_classes(spec.n, spec.d, spec.noise, scenario.seed)
         kind = "cats (0) vs dogs (1)" if spec.d <= 2 else "two Gaussian blobs (0/1)"
         description = f"classes: {spec.n} samples, {kind}, d = {spec.d}, spread {spec.noise:g}"
+    elif spec.source == "random":
+        assert spec.n is not None
+        X, y = generate_random(spec.n, spec.d, scenario.seed)
+        description = f"random: {spec.n} samples, X ~ N(0, 1) with d = {spec.d} and y ~ N(0, 1), independent"
+    elif spec.source == "moons":
+        assert spec.n is not None and spec.noise is not None
+        X, y = generate_moons(spec.n, spec.noise, scenario.seed)
+        description = f"moons: {spec.n} samples on two interleaving half circles (0/1), jitter sd {spec.noise:g}"
     else:
         assert spec.path is not None
         X, y, text = read_csv(spec.path, features, spec.target, label=label)
@@ -400,10 +420,21 @@ def build_dataset(scenario: Scenario) -> Dataset:
                 line = _data_lines(text)[bad[0]]
                 raise DataError(
                     f"{spec.path}, line {line}: target {json.dumps(spec.target)} is {y[bad[0]]:g}, but "
-                    f'model.kind = "logistic" needs labels 0 or 1 ({bad.size} rows are neither)'
+                    f"{_classifier(scenario)} needs labels 0 or 1 ({bad.size} rows are neither)"
                 )
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
+    # Before standardizing or training: a value whose square overflows would give inf or a
+    # LAPACK error far from the cause.
+    dtypes = {run.train.dtype for run in scenario.runs}
+    if spec.source == "csv":
+        cause = f"rescale that column in the file (divide it by a power of ten); data.path in {label}"
+        line_of = lambda i: _data_lines(text)[i]  # noqa: E731
+    else:
+        cause = (f"lower data.noise ({spec.noise:g}) in {label}" if spec.noise is not None
+                 else f"the generated data of {label}")
+        line_of = None
+    check_range(np.column_stack([X, y]), [*features, spec.target or "target"], dtypes, where, cause, line_of)
 
     x_mean = x_scale = None
     if spec.standardize:

@@ -23,12 +23,15 @@ from gdviz import kernels as K
 from gdviz.data import Dataset
 from gdviz.history import History, HistoryChunk
 from gdviz.kernels import layout as L
-from gdviz.models import Model, make_model
+from gdviz.models import Model, model_of
+from gdviz.numba_cache import guard_against_damage
 from gdviz.runfacts import method_name, run_facts
 from gdviz.runs import Group, Run, RunSummary, summarize
 from gdviz.scenario import RunSpec, Scenario
 
 __all__ = ["Engine", "Run", "RunSummary", "method_name", "warm_up"]
+
+guard_against_damage()  # before the first kernel call loads anything from Numba's cache
 
 #: Recorded points per run, not counting epoch ends (bounds a run's history memory).
 MAX_POINTS = 4000
@@ -90,7 +93,7 @@ class Engine:
         self.n, self.d = n, d
         self.fit_intercept = bool(scenario.model.fit_intercept)
         #: The model's host-side description: parameter count and names, fitted line, units.
-        self.model: Model = make_model(scenario.model.kind, d, self.fit_intercept)
+        self.model: Model = model_of(scenario, d)
         self.p = self.model.n_params
         self._data: dict[type, tuple[np.ndarray, np.ndarray]] = {}
         X64 = np.ascontiguousarray(dataset.X, dtype=np.float64)
@@ -174,7 +177,14 @@ class Engine:
                 q = np.einsum("ij,jk,ik->i", D, self._A, D)
             return np.maximum(q, 0.0) + self.loss_star
         X, y = self._data[np.float64]
-        return K.full_loss(X, y, thetas, self.model.code, self.fit_intercept)
+        return K.full_loss(X, y, thetas, self.model.kernel_hpi(), self.fit_intercept)
+
+    def grid_loss(self, thetas: np.ndarray) -> np.ndarray:
+        """:meth:`full_loss` at many points at once (a contour grid): through the model's own
+        batched evaluation when it has one (the MLP's), else the same as :meth:`full_loss`."""
+        if hasattr(self.model, "losses"):
+            return self.model.losses(*self._data[np.float64], thetas)
+        return self.full_loss(thetas)
 
     def gradient_noise(self, thetas: np.ndarray, batch: int) -> np.ndarray:
         """Expected ``||g_B - g||^2`` at each row of ``thetas`` for batches of ``batch`` samples."""
@@ -325,7 +335,7 @@ class Engine:
             if group.device is None:
                 if group.dtype not in self._gpu_data:
                     X, y = self.data(group.dtype)
-                    G.warm_up(X.dtype, self.model.code, self.fit_intercept)
+                    G.warm_up(X.dtype, **self.model.kernel_settings())
                     self._gpu_data[group.dtype] = (G.cuda.to_device(X), G.cuda.to_device(y))
                 Xd, yd = self._gpu_data[group.dtype]
                 group.device = G.device_runs(Xd, yd, group.state)
@@ -430,8 +440,9 @@ def warm_up(dtypes: set[str], parallel: bool = False) -> None:
         X = np.ones((2, 1), dt)
         y = np.ones(2, dt)
         for model in L.MODELS.values():
-            state = L.new_state(1, 2, 2, dt)
-            L.set_run(state, 0, model=model, fit_intercept=1, learning_rate=0.01, batch=1)
+            net = {"hidden1": 1} if model == L.MODEL_MLP else {}
+            state = L.new_state(1, 2, 4 if net else 2, dt)
+            L.set_run(state, 0, model=model, fit_intercept=1, learning_rate=0.01, batch=1, **net)
             K.advance_batch(X, y, state, 1, parallel=False)
             if parallel:
                 K.advance_batch(X, y, L.RunBatch.stack([state, state]), 1, parallel=True)

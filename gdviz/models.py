@@ -9,7 +9,8 @@ dispatch, and its keys in the schema.
 
 The flat parameter order is stated once, by each model's :meth:`Model.param_names`:
 linear and logistic models use ``[w_1, ..., w_d, b]`` (weights in feature order, intercept
-last, present only with ``fit_intercept``). The same order is used by ``init``, the kernels'
+last, present only with ``fit_intercept``); the MLP uses PyTorch's ``model.parameters()``
+order (W1 row-major [out, in], b1, W2, b2, ...; stated in :mod:`gdviz.mlp`). The same order is used by ``init``, the kernels'
 ``params``, ``final_params``, ``history.params`` and exports.
 
 This module imports NumPy only; the kernels are imported when a loss is evaluated.
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from gdviz.codes import MODEL_LOGISTIC, MODELS
+from gdviz.mlp import MLP
 
 
 def format_coef(x: float) -> str:
@@ -77,6 +79,12 @@ class LinearFamily:
     def kernel_settings(self) -> dict[str, int]:
         """The model's keywords for :func:`gdviz.kernels.layout.set_run`."""
         return {"model": self.code, "fit_intercept": int(self.fit_intercept)}
+
+    def kernel_hpi(self) -> np.ndarray:
+        """The kernels' ``hpi`` row describing this model (for ``kernels.full_loss``)."""
+        from gdviz.kernels.losses import model_hpi
+
+        return model_hpi(**self.kernel_settings())
 
     def initial_params(self, init: Any = None) -> np.ndarray:
         """float64[p]: the given ``init`` (in the flat order), else zeros, as the first version did."""
@@ -150,12 +158,26 @@ class LinearFamily:
         return G, M
 
 
-#: Any model's description (one family today; the MLP joins here).
-Model = LinearFamily
+#: Any model's description: the linear family, or the MLP (:mod:`gdviz.mlp`).
+Model = LinearFamily | MLP
 
 
-def make_model(kind: str, d: int, fit_intercept: bool = True) -> Model:
-    """The description of model ``kind`` (a ``[model] kind``) on ``d`` features."""
+def make_model(kind: str, d: int, fit_intercept: bool = True, *, hidden: Any = (50,), activation: str = "relu",
+               loss: str = "mse", init_seed: int = 0) -> Model:
+    """The description of model ``kind`` (a ``[model] kind``) on ``d`` features.
+
+    ``hidden``, ``activation``, ``loss`` and ``init_seed`` are the MLP's (unused otherwise);
+    an MLP always has biases, whatever ``fit_intercept`` says.
+    """
     if kind not in MODELS:
         raise ValueError(f"unknown model kind {kind!r}; expected one of {sorted(MODELS)}")
+    if kind == "mlp":
+        return MLP(int(d), tuple(int(h) for h in hidden), activation, loss, int(init_seed))
     return LinearFamily(kind, int(d), bool(fit_intercept))
+
+
+def model_of(scenario: Any, d: int) -> Model:
+    """The model of a validated scenario (its ``[model]`` table) on ``d`` features."""
+    sm = scenario.model
+    return make_model(sm.kind, d, bool(sm.fit_intercept), hidden=sm.hidden, activation=sm.activation, loss=sm.loss,
+                      init_seed=scenario.seed if sm.init_seed is None else sm.init_seed)

@@ -7,9 +7,11 @@ from typing import Any
 
 import numpy as np
 from rich.table import Table
+from rich.text import Text
 
 from gdviz.engine import Engine, RunSummary
 from gdviz.history import History
+from gdviz.text import literal
 
 
 def finite_or_none(x: Any) -> Any:
@@ -49,11 +51,17 @@ def format_number(x: float | None, digits: int = 4) -> str:
     return f"{x:.{digits}g}"
 
 
+def _model_words(engine: Engine) -> str:
+    """``linear regression``, ``logistic regression`` or the MLP's ``mlp 10→50→1 relu, 601 parameters``."""
+    describe = getattr(engine.model, "description", None)
+    return describe() if describe is not None else f"{engine.scenario.model.kind} regression"
+
+
 def summary_table(engine: Engine) -> Table:
-    """One row per run with the measured figures."""
+    """One row per run with the measured figures; the scenario's and runs' names shown literally."""
     sc = engine.scenario
     table = Table(
-        title=f"{sc.title} — n={engine.n}, d={engine.d}, {sc.model.kind} regression, target {engine.target}",
+        title=literal(f"{sc.title} — n={engine.n}, d={engine.d}, {_model_words(engine)}, target {engine.target}"),
         title_justify="left",
     )
     for col, justify in (
@@ -77,8 +85,8 @@ def summary_table(engine: Engine) -> Table:
         else:
             to_target = f"{s.epochs_to_target:.3g}"
         table.add_row(
-            s.name,
-            s.method,
+            literal(s.name),
+            literal(s.method),
             str(s.batch_size),
             str(s.updates_per_epoch),
             format_bytes(s.memory_per_step),
@@ -86,7 +94,7 @@ def summary_table(engine: Engine) -> Table:
             format_number(s.final_loss),
             to_target,
             format_number(s.gradient_noise, 3),
-            f"[red]at step {s.diverged_step}[/]" if s.diverged else "no",
+            Text(f"at step {s.diverged_step}", style="red") if s.diverged else "no",
         )
     return table
 

@@ -143,7 +143,7 @@ def compute_surface(
     plane = np.stack([GX.ravel(), GY.ravel()], axis=1)
     thetas = origin[None, :] + plane @ basis.T
     with np.errstate(all="ignore"):
-        Z = engine.full_loss(thetas).reshape(ny, nx)
+        Z = engine.grid_loss(thetas).reshape(ny, nx)
     return Surface(
         origin=origin,
         basis=basis,
@@ -160,13 +160,31 @@ def compute_surface(
     )
 
 
+def _top_singular(D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Singular values (descending) and right singular vectors of ``D``, from the eigenvectors
+    of the smaller Gram matrix: the paths of ``mlp_random`` (about 1,500 points in 601
+    dimensions) took 0.8 s this way against 3.0 s through ``np.linalg.svd`` (2 busy cores)."""
+    k, p = D.shape
+    if k >= p:
+        w, V = np.linalg.eigh(D.T @ D)
+        order = np.argsort(w)[::-1]
+        return np.sqrt(np.maximum(w[order], 0.0)), V[:, order].T
+    w, U = np.linalg.eigh(D @ D.T)
+    order = np.argsort(w)[::-1]
+    s = np.sqrt(np.maximum(w[order], 0.0))
+    Vt = U[:, order].T @ D
+    with np.errstate(all="ignore"):
+        Vt = np.where(s[:, None] > 0, Vt / np.where(s > 0, s, 1.0)[:, None], 0.0)
+    return s, Vt
+
+
 def _principal_plane(D: np.ndarray, p: int) -> tuple[np.ndarray, tuple[float, float]]:
     """Top two right singular vectors of ``D`` (completed to an orthonormal pair)."""
     D = D[np.all(np.isfinite(D), axis=1)]
     vecs: list[np.ndarray] = []
     share = (math.nan, math.nan)
     if len(D) and np.abs(D).max() > 0:
-        _, s, Vt = np.linalg.svd(D, full_matrices=False)
+        s, Vt = _top_singular(D)
         total = float((s**2).sum()) or 1.0
         for k in range(min(2, len(s))):
             if s[k] > 1e-12 * s[0]:

@@ -228,13 +228,17 @@ def time_epoch(n: int, d: int, batch: int, runs: int = 1, dtype=np.float32, mode
     }
 
 
-def warm_up(dtype, model: int = MODEL_LINEAR, fit_intercept: int = 1) -> None:
+def warm_up(dtype, model: int = MODEL_LINEAR, fit_intercept: int = 1, **settings: int) -> None:
     """Compile the kernels of both shapes of work for ``dtype`` and ``model`` on a two-row
-    problem (one update each), so that a run's first chunk is not charged for compilation."""
+    problem (one update each), so that a run's first chunk is not charged for compilation.
+    ``settings``: the model's other ``set_run`` keywords (an MLP's ``hidden1``, ...)."""
+    from .losses import model_hpi
+    from .models import n_params
+
     dtype = np.dtype(dtype)
     X = np.ones((2, 1), dtype)
     y = np.ones(2, dtype)
-    state = new_state(1, 2, 1 + int(fit_intercept), dtype)
-    set_run(state, 0, model=model, batch=1, fit_intercept=int(fit_intercept))
+    state = new_state(1, 2, int(n_params(model_hpi(model, fit_intercept, **settings), 1)), dtype)
+    set_run(state, 0, model=model, batch=1, fit_intercept=int(fit_intercept), **settings)
     GpuRuns(X, y, state).advance(1, 2)
     GpuRun(X, y, state).advance(1, 2)

@@ -48,6 +48,15 @@ import numpy as np
 
 # --- codes (named in gdviz.codes, which the scenario schema reads without loading Numba) ---
 from gdviz.codes import (  # noqa: E402, F401  (re-exported for the kernels)
+    ACT_RELU,
+    ACT_SIGMOID,
+    ACT_TANH,
+    ACTIVATIONS,
+    LOSS_BCE,
+    LOSS_MSE,
+    LOSSES,
+    MAX_HIDDEN_LAYERS,
+    MODEL_MLP,
     MODEL_LINEAR,
     MODEL_LOGISTIC,
     MODELS,
@@ -94,7 +103,11 @@ I_CENTERED = 9  # rmsprop
 I_STEP_SIZE = 10  # step schedule, in epochs
 I_FIT_INTERCEPT = 11  # 1: params[-1] is the intercept b
 I_STRIDE = 12  # record a history point every I_STRIDE updates (and at each epoch end)
-HPI_SIZE = 13
+I_HIDDEN1 = 13  # mlp: width of the first hidden layer (>= 1)
+I_HIDDEN2 = 14  # mlp: width of the second hidden layer (0: one hidden layer)
+I_ACTIVATION = 15  # mlp: ACT_* code of the hidden layers
+I_LOSS = 16  # mlp: LOSS_* code (mse or bce on the output logit)
+HPI_SIZE = 17
 
 # --- istate: counters ----------------------------------------------------------------------
 S_STEP = 0  # updates done so far (torch's optimizer step count)
@@ -212,8 +225,18 @@ def check_state(state: RunBatch, n: int, d: int, dtype: Any) -> tuple[int, int]:
             raise ValueError(f"run {r}: hpi[I_MODEL] must be a MODEL_* code {sorted(MODELS.values())}, got {model}")
         if fit_intercept not in (0, 1):
             raise ValueError(f"run {r}: hpi[I_FIT_INTERCEPT] must be 0 or 1, got {fit_intercept}")
-        if p != d + fit_intercept:
-            raise ValueError(f"run {r}: the model has {d + fit_intercept} parameters, state.params has {p}")
+        if model == MODEL_MLP:
+            h1, h2 = int(hpi[r, I_HIDDEN1]), int(hpi[r, I_HIDDEN2])
+            if h1 < 1 or h2 < 0:
+                raise ValueError(f"run {r}: an mlp needs hpi[I_HIDDEN1] >= 1 and hpi[I_HIDDEN2] >= 0, got {h1}, {h2}")
+            if int(hpi[r, I_ACTIVATION]) not in ACTIVATIONS.values() or int(hpi[r, I_LOSS]) not in LOSSES.values():
+                raise ValueError(f"run {r}: hpi[I_ACTIVATION] must be an ACT_* code {sorted(ACTIVATIONS.values())} and "
+                                 f"hpi[I_LOSS] a LOSS_* code {sorted(LOSSES.values())}, got "
+                                 f"{hpi[r, I_ACTIVATION]}, {hpi[r, I_LOSS]}")
+        from .models import n_params  # a register_jitable: plain Python here
+
+        if p != n_params(hpi[r], d):
+            raise ValueError(f"run {r}: the model has {n_params(hpi[r], d)} parameters, state.params has {p}")
         if not OPT_SGD <= code <= OPT_ADAGRAD:
             raise ValueError(f"run {r}: hpi[I_OPTIMIZER] must be an OPT_* code ({OPT_SGD}..{OPT_ADAGRAD}), got {code}")
         if not SCHED_CONSTANT <= schedule <= SCHED_COSINE:
@@ -265,8 +288,12 @@ INT_KEYS = {
     "step_size": I_STEP_SIZE,
     "fit_intercept": I_FIT_INTERCEPT,
     "stride": I_STRIDE,
+    "hidden1": I_HIDDEN1,
+    "hidden2": I_HIDDEN2,
+    "activation": I_ACTIVATION,
+    "loss": I_LOSS,
 }
-_NAMED = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES}
+NAMED = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "activation": ACTIVATIONS, "loss": LOSSES}
 
 
 def set_run(state: RunBatch, r: int, *, params: Any = None, initial_accumulator_value: float = 0.0,
@@ -286,7 +313,7 @@ def set_run(state: RunBatch, r: int, *, params: Any = None, initial_accumulator_
             state.hpf[r, FLOAT_KEYS[key]] = float(value)
         elif key in INT_KEYS:
             if isinstance(value, str):
-                value = _NAMED[key][value]
+                value = NAMED[key][value]
             state.hpi[r, INT_KEYS[key]] = int(value)
         else:
             raise TypeError(f"set_run() got an unknown setting {key!r}; known: {sorted(FLOAT_KEYS) + sorted(INT_KEYS)}")

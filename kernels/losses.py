@@ -1,4 +1,5 @@
-"""Losses and gradients of the linear (MSE) and logistic (BCE-with-logits) models.
+"""Batch losses and gradients of every model; the linear (MSE) and logistic (BCE) in full here,
+others (the MLP, :mod:`.mlp`) row by row through the model dispatch (:mod:`.models`).
 
 Parameters are ``theta = [w_1, ..., w_d, b]`` (``b`` only when ``fit_intercept``). For a
 batch of ``B`` rows with ``z_i = x_i . w + b``:
@@ -25,7 +26,8 @@ import numba
 import numpy as np
 from numba import njit
 
-from .layout import HPI_SIZE, I_FIT_INTERCEPT, I_MODEL, MODEL_LINEAR, MODEL_LOGISTIC
+from .layout import HPI_SIZE, I_FIT_INTERCEPT, I_MODEL, INT_KEYS, MODEL_LINEAR, MODEL_LOGISTIC, NAMED
+from .mlp import activate, activate_grad, mlp_forward, mlp_loss_model, mlp_row_loss, mlp_row_loss_grad, mlp_work_floats
 from .models import describe, is_linear, linear_z, row_loss, row_loss_grad, work_floats
 from .prefetch import prefetch
 from .stepmath import loss_dz, sigmoid
@@ -63,9 +65,17 @@ def _cpu_inline(fn, **calls):  # type: ignore[no-untyped-def]
 _sigmoid = _cpu_inline(sigmoid)
 _loss_dz = _cpu_inline(loss_dz, sigmoid=_sigmoid)
 _linear_z = _cpu_inline(linear_z)
-_row_loss_grad = _cpu_inline(row_loss_grad, linear_z=_linear_z, loss_dz=_loss_dz)
-_row_loss = _cpu_inline(row_loss, linear_z=_linear_z, loss_dz=_loss_dz)
-_work_floats = _cpu_inline(work_floats)
+_activate = _cpu_inline(activate, sigmoid=_sigmoid)
+_activate_grad = _cpu_inline(activate_grad)
+_mlp_loss_model = _cpu_inline(mlp_loss_model)
+_mlp_forward = _cpu_inline(mlp_forward, activate=_activate)
+_mlp_row_loss_grad = _cpu_inline(mlp_row_loss_grad, mlp_forward=_mlp_forward, loss_dz=_loss_dz,
+                                 mlp_loss_model=_mlp_loss_model, activate_grad=_activate_grad)
+_mlp_row_loss = _cpu_inline(mlp_row_loss, mlp_forward=_mlp_forward, loss_dz=_loss_dz, mlp_loss_model=_mlp_loss_model)
+_row_loss_grad = _cpu_inline(row_loss_grad, linear_z=_linear_z, loss_dz=_loss_dz,
+                             mlp_row_loss_grad=_mlp_row_loss_grad)
+_row_loss = _cpu_inline(row_loss, linear_z=_linear_z, loss_dz=_loss_dz, mlp_row_loss=_mlp_row_loss)
+_work_floats = _cpu_inline(work_floats, mlp_work_floats=_cpu_inline(mlp_work_floats))
 _describe = _cpu_inline(describe)
 _is_linear = _cpu_inline(is_linear)
 
@@ -288,22 +298,33 @@ def _check_data(X: np.ndarray, y: np.ndarray) -> None:
         )
 
 
-def _check_model(model: int, fit_intercept: int) -> None:
-    if model not in (MODEL_LINEAR, MODEL_LOGISTIC):
-        raise ValueError(f"model must be MODEL_LINEAR (0) or MODEL_LOGISTIC (1), got {model}")
-    if fit_intercept not in (0, 1, True, False):
-        raise ValueError(f"fit_intercept must be 0 or 1, got {fit_intercept}")
+def _model_row(model: int | np.ndarray, fit_intercept: int, d: int) -> tuple[np.ndarray, int]:
+    """The ``hpi`` row of ``model`` (a code, or an ``hpi`` row from :func:`model_hpi`) and its ``p``."""
+    from .models import n_params
+
+    if isinstance(model, np.ndarray):
+        hpi = np.ascontiguousarray(model, dtype=np.int64)
+        if hpi.shape != (HPI_SIZE,):
+            raise ValueError(f"an hpi row must be int64[{HPI_SIZE}] (from model_hpi), got shape {hpi.shape}")
+    else:
+        if model not in (MODEL_LINEAR, MODEL_LOGISTIC):
+            raise ValueError(f"model must be MODEL_LINEAR (0), MODEL_LOGISTIC (1) or an hpi row from model_hpi "
+                             f"(for an mlp), got {model}")
+        if fit_intercept not in (0, 1, True, False):
+            raise ValueError(f"fit_intercept must be 0 or 1, got {fit_intercept}")
+        hpi = model_hpi(model, fit_intercept)
+    return hpi, int(n_params(hpi, d))
 
 
-def _n_params(X: np.ndarray, fit_intercept: int) -> int:
-    return X.shape[1] + int(bool(fit_intercept))
+def model_hpi(model: int | str, fit_intercept: int = 1, **settings: int | str) -> np.ndarray:
+    """An ``hpi`` row (int64[HPI_SIZE]) that describes the model alone, for the wrappers below.
 
-
-def model_hpi(model: int, fit_intercept: int) -> np.ndarray:
-    """An ``hpi`` row (int64[HPI_SIZE]) that describes the model alone, for the wrappers below."""
+    ``settings``: the MLP's ``hidden1``, ``hidden2``, ``activation`` and ``loss`` (codes, or
+    names for the last two), as :func:`.layout.set_run` takes them.
+    """
     hpi = np.zeros(HPI_SIZE, np.int64)
-    hpi[I_MODEL] = model
-    hpi[I_FIT_INTERCEPT] = int(bool(fit_intercept))
+    for key, value in {"model": model, "fit_intercept": int(bool(fit_intercept)), **settings}.items():
+        hpi[INT_KEYS[key]] = NAMED[key][value] if isinstance(value, str) else int(value)
     return hpi
 
 
@@ -326,11 +347,11 @@ def batch_loss_grad(
     y : numpy.ndarray
         X.dtype[n]: targets (linear) or labels in {0, 1} (logistic).
     params : numpy.ndarray
-        X.dtype[p], ``p = d + fit_intercept``, ordered ``[w_1, ..., w_d, b]``.
-    model : int
-        ``MODEL_LINEAR`` or ``MODEL_LOGISTIC``.
+        X.dtype[p] in the model's flat order (linear family: ``[w_1, ..., w_d, b]``).
+    model : int or numpy.ndarray
+        ``MODEL_LINEAR`` or ``MODEL_LOGISTIC``, or any model's ``hpi`` row (:func:`model_hpi`).
     fit_intercept : int
-        1 when ``params[-1]`` is the intercept ``b``.
+        1 when ``params[-1]`` is the intercept ``b`` (unused with an ``hpi`` row).
     perm : numpy.ndarray
         int64[n]: row order; the batch is ``perm[start:end]``.
     start, end : int
@@ -344,8 +365,7 @@ def batch_loss_grad(
         params.dtype[p]: mean gradient, accumulated in float64 then cast.
     """
     _check_data(X, y)
-    _check_model(model, fit_intercept)
-    p = _n_params(X, fit_intercept)
+    hpi, p = _model_row(model, fit_intercept, X.shape[1])
     n = X.shape[0]
     if params.shape != (p,) or params.dtype != X.dtype:
         raise ValueError(f"params must be {X.dtype}[{p}], got {params.dtype}{list(params.shape)}")
@@ -354,7 +374,6 @@ def batch_loss_grad(
     if not 0 <= start < end <= n:
         raise ValueError(f"need 0 <= start < end <= n={n}, got start={start}, end={end}")
     g = np.empty(p, np.float64)
-    hpi = model_hpi(model, fit_intercept)
     loss = _batch_loss_grad(
         X, y, np.ascontiguousarray(params), describe(hpi), np.ascontiguousarray(perm), np.int64(start), np.int64(end), g,
     )
@@ -371,7 +390,7 @@ def full_loss(X: np.ndarray, y: np.ndarray, thetas: np.ndarray, model: int, fit_
     y : numpy.ndarray
         X.dtype[n].
     thetas : numpy.ndarray
-        [k, p] parameter vectors (converted to float64), ``p = d + fit_intercept``.
+        [k, p] parameter vectors (converted to float64), ``p`` the model's.
     model, fit_intercept : int
         As in :func:`batch_loss_grad`.
 
@@ -381,12 +400,11 @@ def full_loss(X: np.ndarray, y: np.ndarray, thetas: np.ndarray, model: int, fit_
         float64[k]: the mean loss over all rows at each ``thetas[r]``. Releases the GIL.
     """
     _check_data(X, y)
-    _check_model(model, fit_intercept)
-    p = _n_params(X, fit_intercept)
+    hpi, p = _model_row(model, fit_intercept, X.shape[1])
     thetas = np.ascontiguousarray(thetas, dtype=np.float64)
     if thetas.ndim != 2 or thetas.shape[1] != p:
         raise ValueError(f"thetas must have shape (k, {p}), got {thetas.shape}")
-    return _full_loss(X, y, thetas, model_hpi(model, fit_intercept))
+    return _full_loss(X, y, thetas, hpi)
 
 
 def linear_stats(X: np.ndarray, y: np.ndarray, fit_intercept: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

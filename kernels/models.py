@@ -13,7 +13,9 @@ Models today, parameters ``theta = [w_1, ..., w_d, b]`` (``b`` only with ``fit_i
 and ``z = x·w + b``:
 
 - ``MODEL_LINEAR``: squared error ``(z - y)^2`` (``torch.nn.MSELoss`` per row);
-- ``MODEL_LOGISTIC``: binary cross-entropy on the logit ``z`` (``BCEWithLogitsLoss``).
+- ``MODEL_LOGISTIC``: binary cross-entropy on the logit ``z`` (``BCEWithLogitsLoss``);
+- ``MODEL_MLP``: a network ``d → h1 [→ h2] → 1`` (:mod:`.mlp`, which states its flat
+  parameter order), squared error or cross-entropy on its output.
 
 Every function is :func:`numba.extending.register_jitable`: plain Python in the interpreter
 and the CUDA simulator, compiled into its ``@njit`` or ``@cuda.jit`` caller. Sums in float64.
@@ -24,19 +26,33 @@ from __future__ import annotations
 import numpy as np
 from numba.extending import register_jitable
 
-from .layout import I_FIT_INTERCEPT, I_MODEL, MODEL_LINEAR, MODEL_LOGISTIC
+from .layout import (
+    I_ACTIVATION,
+    I_FIT_INTERCEPT,
+    I_HIDDEN1,
+    I_HIDDEN2,
+    I_LOSS,
+    I_MODEL,
+    MODEL_LINEAR,
+    MODEL_LOGISTIC,
+    MODEL_MLP,
+)
+from .mlp import mlp_n_params, mlp_row_loss, mlp_row_loss_grad, mlp_work_floats
 from .stepmath import loss_dz
 
 
 @register_jitable
 def describe(hpi):
-    """The run's model as a tuple of ints ``(code, fit_intercept)``, read once per loop."""
-    return (hpi[I_MODEL], hpi[I_FIT_INTERCEPT])
+    """The run's model as a tuple of ints ``(code, fit_intercept, hidden1, hidden2,
+    activation, loss)``, read once per loop (the last four: the MLP's; 0 for the others)."""
+    return (hpi[I_MODEL], hpi[I_FIT_INTERCEPT], hpi[I_HIDDEN1], hpi[I_HIDDEN2], hpi[I_ACTIVATION], hpi[I_LOSS])
 
 
 @register_jitable
 def n_params(hpi, d):
     """Parameters of the run's model on ``d`` features."""
+    if hpi[I_MODEL] == MODEL_MLP:
+        return mlp_n_params(d, hpi[I_HIDDEN1], hpi[I_HIDDEN2])
     return d + hpi[I_FIT_INTERCEPT]
 
 
@@ -61,6 +77,8 @@ def is_linear(m):
 @register_jitable
 def work_floats(m, d):
     """:func:`work_size` of ``m = describe(hpi)``."""
+    if m[0] == MODEL_MLP:
+        return mlp_work_floats(m[2], m[3])
     return 0
 
 
@@ -82,6 +100,8 @@ def row_loss_grad(X, y, i, theta, m, g, work):
 
     ``m`` is :func:`describe` of the run's ``hpi``.
     """
+    if m[0] == MODEL_MLP:
+        return mlp_row_loss_grad(X, y, i, theta, m, g, work)
     fit_intercept = m[1]
     d = X.shape[1]
     z = linear_z(X, i, theta, fit_intercept)
@@ -96,6 +116,8 @@ def row_loss_grad(X, y, i, theta, m, g, work):
 @register_jitable
 def row_loss(X, y, i, theta, m, work):
     """Row ``i``'s loss (float64) at ``theta``; ``m`` is :func:`describe` of the run's ``hpi``."""
+    if m[0] == MODEL_MLP:
+        return mlp_row_loss(X, y, i, theta, m, work)
     z = linear_z(X, i, theta, m[1])
     loss, _ = loss_dz(z, np.float64(y[i]), m[0])
     return loss

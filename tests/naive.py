@@ -38,8 +38,11 @@ def design(X: np.ndarray, fit_intercept: bool) -> np.ndarray:
 def loss_grad(X, y, theta, model: str, fit_intercept: bool, rows=None) -> tuple[float, np.ndarray]:
     """Mean loss and its gradient over ``rows`` of ``X`` (all rows when None).
 
-    ``model`` is ``"linear"`` (torch MSELoss) or ``"logistic"`` (torch BCEWithLogitsLoss).
+    ``model`` is ``"linear"`` (torch MSELoss) or ``"logistic"`` (torch BCEWithLogitsLoss),
+    or an :class:`MLP` (``fit_intercept`` then unused).
     """
+    if isinstance(model, MLP):
+        return model.loss_grad(X, y, theta, rows)
     Xa = design(X, fit_intercept)
     y = np.asarray(y, dtype=np.float64)
     if rows is not None:
@@ -59,6 +62,82 @@ def loss_grad(X, y, theta, model: str, fit_intercept: bool, rows=None) -> tuple[
 def full_loss(X, y, thetas, model: str, fit_intercept: bool) -> np.ndarray:
     """Full-dataset mean loss at each row of ``thetas``."""
     return np.array([loss_grad(X, y, th, model, fit_intercept)[0] for th in np.atleast_2d(thetas)])
+
+
+@dataclass(frozen=True)
+class MLP:
+    """``d → hidden[0] [→ hidden[1]] → 1``, from the maths: ``a_l = act(W_l a_{l-1} + b_l)``,
+    ``z = W_o a_L + b_o``; loss ``"mse"`` or ``"bce"`` (on the logit ``z``), mean over rows.
+    Parameters flat in torch's ``parameters()`` order: W1 (row-major [out, in]), b1, W2, b2, ...
+    """
+
+    d: int
+    hidden: tuple
+    activation: str = "relu"
+    loss: str = "mse"
+
+    def shapes(self) -> list:
+        sizes = [self.d, *self.hidden, 1]
+        return [(sizes[k + 1], sizes[k]) for k in range(len(sizes) - 1)]
+
+    @property
+    def n_params(self) -> int:
+        return sum(o * i + o for o, i in self.shapes())
+
+    def unflatten(self, theta) -> list:
+        theta = np.asarray(theta, dtype=np.float64)
+        out, at = [], 0
+        for o, i in self.shapes():
+            W = theta[at : at + o * i].reshape(o, i)
+            b = theta[at + o * i : at + o * i + o]
+            out.append((W, b))
+            at += o * i + o
+        assert at == theta.size, (at, theta.size)
+        return out
+
+    def _act(self, s):
+        if self.activation == "relu":
+            return np.maximum(s, 0.0)
+        if self.activation == "tanh":
+            return np.tanh(s)
+        return 0.5 * (1.0 + np.tanh(0.5 * s))  # the logistic function, written another way
+
+    def _act_prime(self, s):
+        if self.activation == "relu":
+            return (s > 0.0).astype(np.float64)
+        if self.activation == "tanh":
+            return 1.0 / np.cosh(s) ** 2
+        sig = self._act(s)
+        return sig * (1.0 - sig)
+
+    def loss_grad(self, X, y, theta, rows=None) -> tuple:
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if rows is not None:
+            X, y = X[rows], y[rows]
+        layers = self.unflatten(theta)
+        B = len(y)
+        acts, pre = [X], []
+        for W, b in layers[:-1]:
+            pre.append(acts[-1] @ W.T + b)
+            acts.append(self._act(pre[-1]))
+        Wo, bo = layers[-1]
+        z = (acts[-1] @ Wo.T + bo)[:, 0]
+        if self.loss == "mse":
+            loss = np.mean((z - y) ** 2)
+            dz = 2.0 * (z - y) / B
+        else:
+            loss = np.mean(y * np.logaddexp(0.0, -z) + (1.0 - y) * np.logaddexp(0.0, z))
+            dz = (np.exp(-np.logaddexp(0.0, -z)) - y) / B
+        grads = []
+        delta = dz[:, None]  # dL/d(output of layer), [B, out]
+        for k in range(len(layers) - 1, -1, -1):
+            W, _ = layers[k]
+            grads.append((delta.T @ acts[k], delta.sum(axis=0)))
+            if k > 0:
+                delta = (delta @ W) * self._act_prime(pre[k - 1])
+        flat = np.concatenate([np.concatenate([gW.ravel(), gb]) for gW, gb in reversed(grads)])
+        return float(loss), flat
 
 
 # --- optimizers, from the algorithm boxes of the torch.optim documentation -------------------

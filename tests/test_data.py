@@ -209,10 +209,10 @@ def test_csv_missing_file(tmp_path: Path) -> None:
 def test_csv_unreadable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     s = csv_scenario(tmp_path, GOOD_CSV)
 
-    def denied(self: Path) -> bytes:
+    def denied(path: Path, limit: int, what: str) -> bytes:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr("gdviz.data.read_regular", denied)
     message = data_error(s)
     assert message.startswith(str(tmp_path / "data.csv")) and "cannot be read: Permission denied" in message
 

@@ -69,7 +69,7 @@ def test_model_sizes_and_family(model):
         assert M.work_size(hpi, 5) == 0
         assert M.n_params(hpi, 5) == 5 + fit_intercept
         assert M.is_linear_family(hpi)
-        assert tuple(M.describe(hpi)) == (L.MODELS[model], fit_intercept)
+        assert tuple(M.describe(hpi)) == (L.MODELS[model], fit_intercept, 0, 0, 0, 0)
     assert not M.is_linear_family(model_hpi(7, 1))
 
 
@@ -208,4 +208,4 @@ def test_the_host_model_sets_the_kernels_model(kind, fit_intercept):
     assert state.hpi[0, L.I_MODEL] == L.MODELS[kind] and state.hpi[0, L.I_FIT_INTERCEPT] == int(fit_intercept)
     assert M.n_params(state.hpi[0], 4) == model.n_params
     with pytest.raises(ValueError, match="unknown model kind"):
-        make_model("mlp", 4)
+        make_model("svm", 4)

@@ -64,7 +64,7 @@ BAD = {
     ],
     "option_wrong_optimizer.toml": ["runs[0].betas", 'only for optimizer "adam" or "adamw"', '"sgd"', "ignored"],
     "option_wrong_schedule.toml": ["train.step_size", 'only for schedule "step"', '"cosine"'],
-    "option_wrong_source.toml": ["data.d", 'only for source "linear" or "classes"', '"houses"', "features"],
+    "option_wrong_source.toml": ["data.d", 'only for source "linear", "classes" or "random"', '"houses"', "features"],
     "nesterov_without_momentum.toml": ["train.nesterov", "needs momentum > 0 and dampening = 0", "momentum = 0.0"],
     "empty_runs.toml": ["runs", "is empty", "[[runs]]"],
     "runs_single_brackets.toml": ["runs", "[[runs]] (double brackets)"],

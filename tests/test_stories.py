@@ -97,8 +97,28 @@ def noise_floor(engine: Engine, f: Figures, text: str) -> None:
     _quoted(text, "0.268", "0.262", "90 updates", "full batch 94", "9,440", "120 epochs")
 
 
+def mlp_random(engine: Engine, f: Figures, text: str) -> None:
+    full, mini, sgd = f["full-batch"], f["mini-batch 64"], f["stochastic"]
+    assert (engine.n, engine.d) == (1000, 10)
+    assert [full.updates_per_epoch, mini.updates_per_epoch, sgd.updates_per_epoch] == [1, 16, 1000]
+    assert all(len(s.final_params) == 601 for s in f.values())
+    assert engine.runs[0].history.full_loss[0] == pytest.approx(1.15, abs=0.01)
+    assert full.final_loss > 1.0 > mini.final_loss > 0.95
+    assert 0.6 < sgd.final_loss < 0.7
+    _quoted(text, "1.15", "1.0", "0.65")
+
+
+def mlp_moons(engine: Engine, f: Figures, text: str) -> None:
+    full, mini, sgd = f["full-batch"], f["mini-batch 32"], f["stochastic"]
+    assert sgd.epochs_to_target <= 3
+    assert 40 <= mini.epochs_to_target <= 50
+    assert full.epochs_to_target is None and 0.25 < full.final_loss < 0.3
+    _quoted(text, "0.1", "0.28")
+
+
 STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {
-    f.__name__: f for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor)
+    f.__name__: f
+    for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor, mlp_random, mlp_moons)
 }
 
 

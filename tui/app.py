@@ -24,8 +24,10 @@ from textual.screen import Screen
 
 from gdviz.data import Dataset
 from gdviz.engine import Engine
+from gdviz.models import model_of
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface
+from gdviz.text import printable
 from gdviz.tui.engine_link import EngineLink
 from gdviz.tui.export import export_history
 from gdviz.tui.fork import ForkSettings, begin_fork
@@ -83,7 +85,7 @@ class GdvizApp(EngineLink):
         self.scenario = scenario
         self.dataset = dataset
         self.n, self.d = dataset.n, dataset.d
-        self.p = self.d + int(scenario.model.fit_intercept)
+        self.p = model_of(scenario, self.d).n_params
         infos = [run_info(planned_run(i, spec, n=self.n, d=self.d, p=self.p)) for i, spec in enumerate(scenario.runs)]
         self.playback = Playback(infos, self.p)
         self.projections.clear()
@@ -241,10 +243,10 @@ class GdvizApp(EngineLink):
         try:
             paths = export_history(self.playback, self.scenario, self.dataset, self.model, self.export_dir, self.target)
         except OSError as exc:
-            self.notify(f"export failed: {exc}", severity="error")
+            self.notify(f"export failed: {exc}", severity="error", markup=False)
             return
         self.last_export = paths
-        self.notify(f"history written to\n{paths[0]}\n{paths[1]}", title="exported")
+        self.notify(printable(f"history written to\n{paths[0]}\n{paths[1]}", allow="\n"), title="exported", markup=False)
 
     def action_screenshot(self) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -253,10 +255,10 @@ class GdvizApp(EngineLink):
             self.export_dir.mkdir(parents=True, exist_ok=True)
             path = self.save_screenshot(name, path=str(self.export_dir))
         except OSError as exc:
-            self.notify(f"screenshot failed: {exc}", severity="error")
+            self.notify(f"screenshot failed: {exc}", severity="error", markup=False)
             return
         self.last_screenshot = Path(path)
-        self.notify(f"screenshot saved to\n{path}", title="screenshot")
+        self.notify(printable(f"screenshot saved to\n{path}", allow="\n"), title="screenshot", markup=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.target_note, story=self.scenario.description))
@@ -304,8 +306,8 @@ class GdvizApp(EngineLink):
             self.driver.requests.put(request)
         self.draw(force=True)
         info = self.playback.infos[i]
-        self.notify(f"{info.name} forked at epoch {request.forked_at:.3g}: lr {settings.learning_rate:g}, "
-                    f"B={info.batch}, {settings.optimizer}")  # fmt: skip
+        self.notify(printable(f"{info.name} forked at epoch {request.forked_at:.3g}: lr {settings.learning_rate:g}, "
+                              f"B={info.batch}, {settings.optimizer}"), markup=False)  # fmt: skip
 
     # --- the command palette ----------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -328,7 +330,7 @@ class GdvizApp(EngineLink):
             scenario = load_scenario(name)
             dataset = build_dataset(scenario)
         except GdvizError as exc:
-            self.notify(exc.message, title=exc.title, severity="error")
+            self.notify(printable(exc.message, allow="\n"), title=exc.title, severity="error", markup=False)
             return
         self.stop_engine()
         self.selected = 0

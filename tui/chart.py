@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from rich.segment import Segment
 
+from gdviz.text import printable
 from gdviz.tui import braille as B
 from gdviz.tui.canvas import LinesWidget, merge_cells
 from gdviz.tui.colors import RGB, mix, style
@@ -103,7 +104,7 @@ class LineChart(LinesWidget):
         if s is None:
             return rows
         if s.title:
-            rows.append([Segment(s.title[:width], style(LABEL_RGB, bold=True))])
+            rows.append([Segment(printable(s.title)[:width], style(LABEL_RGB, bold=True))])
         plot_h = height - len(rows) - 1
         plot_w = width - GUTTER - 1
         if plot_h < 2 or plot_w < 4:

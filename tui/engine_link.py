@@ -120,7 +120,7 @@ class EngineLink(App[int]):
         if new_note:
             runtime = note.startswith("CUDA failed")
             self.notify(note, title="fell back to the CPU" if runtime else "compute target",
-                        severity="warning" if runtime else "information", timeout=8)  # fmt: skip
+                        severity="warning" if runtime else "information", timeout=8, markup=False)  # fmt: skip
 
     def on_chunks_ready(self, message: ChunksReady) -> None:
         if message.generation != self.generation:

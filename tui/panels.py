@@ -13,9 +13,11 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
+from gdviz.text import literal, printable
 from gdviz.tui.chart import ChartSpec, LineChart
 from gdviz.tui.colors import RunLook, rgb_hex
 from gdviz.tui.surface_view import SurfaceFrame, SurfaceView
@@ -60,6 +62,8 @@ class RunColumn(Vertical):
         self.index = index
         self.view: RunColumnView | None = None
         self._caption: str | None = None  # the caption as shown (fitted to the width)
+        self._title: str | None = None  # the border title as shown
+        self._subtitle: str | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="surface-box"):
@@ -83,17 +87,20 @@ class RunColumn(Vertical):
         """Draw ``view``; True if the surface or the curve changed on screen."""
         self.view = view
         width = self.size.width
-        # Only on change: setting a border title repaints the whole column.
+        # Only on change: setting a border title repaints the whole column. As Content, not a
+        # str: a run's name is shown literally, never read as markup ("x[/]" would raise).
         title = fit(view.title, view.short_titles, width - 4)  # width: inside the border
-        if title != self.border_title:
-            self.border_title = title
-        if view.subtitle != self.border_subtitle:
-            self.border_subtitle = view.subtitle
+        if self._title != title:
+            self._title = title
+            self.border_title = Content(printable(title))
+        if self._subtitle != view.subtitle:
+            self._subtitle = view.subtitle
+            self.border_subtitle = Content(printable(view.subtitle))
         self.set_class(view.selected, "selected")
         caption = fit(view.caption, view.short_captions, width)
         if caption != self._caption:
             self._caption = caption
-            self.caption.update(caption, layout=False)
+            self.caption.update(literal(caption), layout=False)
         changed = self.surface_view.show(view.surface)
         return self.curve.set_spec(view.curve) | changed
 
@@ -142,9 +149,10 @@ class StatsTable(Static):
             table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
         for i, row in enumerate(view.rows):
             look = view.looks[i] if i < len(view.looks) else None
-            run = Text(f"{look.marker} {row[0]}" if look else row[0], style=f"bold {rgb_hex(look.color)}" if look else "bold")
+            run = literal(f"{look.marker} {row[0]}" if look else row[0],
+                          style=f"bold {rgb_hex(look.color)}" if look else "bold")
             div = Text(row[-1], style="bold red" if row[-1] != "no" else "")
-            table.add_row(run, *row[1:-1], div)
+            table.add_row(run, *(literal(cell) for cell in row[1:-1]), div)
         self.update(table, layout=layout)
 
 
@@ -165,4 +173,4 @@ class StatusLine(Static):
     def show(self, view: StatusView) -> None:
         if view != self.view:
             self.view = view
-            self.update(Text(view.text), layout=False)
+            self.update(literal(view.text), layout=False)

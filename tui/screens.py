@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from gdviz.target import is_fallback
+from gdviz.text import printable
 from gdviz.tui.fork import OPTIMIZER_CHOICES, ForkSettings
 from gdviz.tui.runinfo import RunInfo
 
@@ -63,7 +64,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table)
             yield Static(ABOUT, classes="help-about")
             if self.story:
-                yield Static(Text.assemble(("This scenario: ", "bold"), self.story), classes="help-about")
+                yield Static(Text.assemble(("This scenario: ", "bold"), printable(self.story)), classes="help-about")
             if self.target_note:  # ⚠ only for a GPU that could not be used; no GPU at all is just said
                 mark = "⚠ " if is_fallback(self.target_note) else ""
                 yield Static(f"{mark}{self.target_note}", classes="help-about", markup=False)
@@ -83,10 +84,10 @@ class ErrorScreen(Screen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="error"):
-            yield Static(f"[b red]The engine stopped: {self.error_title}[/]", markup=True)
+            yield Static(Text(f"The engine stopped: {printable(self.error_title)}", style="bold red"))
             yield Static("q quits, r restarts the runs.", classes="error-hint")
             with VerticalScroll():
-                yield Static(self.details, markup=False, classes="error-details")
+                yield Static(Text(printable(self.details, allow="\n\t")), classes="error-details")
 
     def action_restart(self) -> None:
         self.dismiss(True)
@@ -106,7 +107,8 @@ class ForkScreen(ModalScreen[ForkSettings | None]):
     def compose(self) -> ComposeResult:
         info = self.info
         with Vertical(id="fork"):
-            yield Static(f"[b]Fork {info.name}[/b] from epoch {self.epoch:.3g}: the run continues from its current point.")
+            yield Static(Text.assemble(("Fork ", "bold"), (printable(info.name), "bold"),
+                                       f" from epoch {self.epoch:.3g}: the run continues from its current point."))
             yield Label("learning rate")
             yield Input(f"{info.learning_rate:g}", id="lr")
             yield Label(f"batch size (1 … {self.n}; {self.n} is the full batch)")
@@ -140,7 +142,7 @@ class ForkScreen(ModalScreen[ForkSettings | None]):
     def _submit(self) -> None:
         result = self._settings()
         if isinstance(result, str):
-            self.query_one("#fork-error", Static).update(f"[red]{result}[/]")
+            self.query_one("#fork-error", Static).update(Text(result, style="red"))
             return
         self.dismiss(result)
 

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gdviz.text import control_characters
+
 
 # =========================================================================================
 # Value checks: each converts a TOML value or raises _Bad; ``expected`` says what is valid.
@@ -164,13 +166,24 @@ class _Choice:
         raise _Bad()
 
 
+def _no_controls(v: str, allow: str = "") -> str:
+    """``v`` if it holds no control characters (they would drive the terminal when shown)."""
+    bad = control_characters(v, allow)
+    if bad:
+        raise _Bad(f"it contains the control character{'s' if len(bad) > 1 else ''} {', '.join(bad)}, "
+                   "which a terminal would obey instead of showing; remove it")
+    return v
+
+
 @dataclass(frozen=True)
 class _Str:
     expected: str = "a string"
+    allow: str = ""
+    """Control characters allowed (``"\\n\\t"`` for a multi-line description)."""
 
     def __call__(self, v: Any) -> str:
         if isinstance(v, str):
-            return v
+            return _no_controls(v, self.allow)
         raise _Bad()
 
 
@@ -183,6 +196,8 @@ class _StrList:
             raise _Bad(f"write a list: [{json.dumps(v)}]")
         if not isinstance(v, list) or not v or not all(isinstance(s, str) for s in v):
             raise _Bad()
+        for s in v:
+            _no_controls(s)
         dup = sorted({s for s in v if v.count(s) > 1})
         if dup:
             raise _Bad(f"{_quoted(dup)} listed twice")
@@ -209,12 +224,37 @@ class _FloatList:
 
 
 @dataclass(frozen=True)
+class _IntList:
+    each: _Int = _Int()
+    min_len: int = 1
+    max_len: int | None = None
+
+    @property
+    def expected(self) -> str:
+        n = f"{self.min_len} to {self.max_len} " if self.max_len is not None else ""
+        return f"a list of {n}integers, each {self.each.expected.removeprefix('an integer ')}"
+
+    def __call__(self, v: Any) -> tuple[int, ...]:
+        if _is_int(v):
+            raise _Bad(f"write a list: [{v}]")
+        if not isinstance(v, list):
+            raise _Bad()
+        if len(v) < self.min_len or (self.max_len is not None and len(v) > self.max_len):
+            raise _Bad(f"it has {len(v)}")
+        return tuple(self.each(x) for x in v)
+
+
+@dataclass(frozen=True)
 class _BatchSize:
+    hi: int
+
     expected: str = '"full" or an integer >= 1'
 
     def __call__(self, v: Any) -> int | None:
         if v == "full" and isinstance(v, str):
             return None
+        if _is_int(v) and v > self.hi:
+            raise _Bad(f"at most {self.hi}, the most samples a dataset may have")
         if _is_int(v) and v >= 1:
             return int(v)
         if isinstance(v, str):
@@ -231,7 +271,7 @@ class _BatchSize:
 # Keys: a check, a default, and the choice of source, optimizer or schedule it belongs to.
 # =========================================================================================
 
-_Check = _Int | _Float | _Bool | _Choice | _Str | _StrList | _FloatList | _BatchSize
+_Check = _Int | _Float | _Bool | _Choice | _Str | _StrList | _FloatList | _IntList | _BatchSize
 
 _REQUIRED = object()
 """Default marker: the key must be given (or, for ``required_when``, given in that case)."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from gdviz.errors import ScenarioError
+from gdviz.safeio import MAX_SCENARIO_BYTES, Refused, read_regular
 from gdviz.scenario.problems import _raise
 from gdviz.scenario.spec import Scenario
 from gdviz.scenario.validate import _build, _validate
@@ -46,11 +48,16 @@ def _toml_error(source: str, text: str, err: tomllib.TOMLDecodeError) -> Scenari
 
 
 def _parse(text: str, source: str, base_dir: Path, name: str, source_path: Path | None) -> Scenario:
+    text = text.removeprefix("\ufeff")  # a byte-order mark, as some editors save UTF-8
     try:
         raw = tomllib.loads(text)
+        resolved, problems = _validate(raw, base_dir, default_title=name)
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(source, text, err) from None
-    resolved, problems = _validate(raw, base_dir, default_title=name)
+    except RecursionError:
+        problem = (f"tables or arrays nested too deeply (Python's limit is about {sys.getrecursionlimit()} levels); "
+                   "a scenario needs 2 levels at most")
+        raise ScenarioError(f"{source}: {problem}", [problem]) from None
     if problems:
         _raise(source, problems)
     return _build(resolved, name, source_path)
@@ -146,10 +153,13 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
         problem = "is a directory, expected a .toml scenario file"
         raise ScenarioError(f"{source}: {problem}", [problem])
     try:
-        text = path.read_bytes().decode("utf-8")
+        raw = read_regular(path, MAX_SCENARIO_BYTES, "scenario file")
+        text = raw.decode("utf-8")
+    except Refused as err:
+        raise ScenarioError(f"{source}: {err.problem}", [err.problem]) from None
     except UnicodeDecodeError as err:
-        line = path.read_bytes()[: err.start].count(b"\n") + 1
-        problem = f"line {line}: not UTF-8 text (byte 0x{path.read_bytes()[err.start]:02x}); save the file as UTF-8"
+        line = raw[: err.start].count(b"\n") + 1
+        problem = f"line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); save the file as UTF-8"
         raise ScenarioError(f"{source}, {problem}", [problem]) from None
     except OSError as err:
         problem = f"cannot be read: {err.strerror or err}"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gdviz import runfacts
-from gdviz.codes import DTYPES, MODELS, OPTIMIZERS, SCHEDULES, SOURCES
+from gdviz.codes import ACTIVATIONS, DTYPES, LOSSES, MAX_HIDDEN_LAYERS, MODELS, OPTIMIZERS, SCHEDULES, SOURCES
 from gdviz.scenario.fields import (
     _Bool,
     _BatchSize,
@@ -22,6 +22,7 @@ from gdviz.scenario.fields import (
     _Float,
     _FloatList,
     _Int,
+    _IntList,
     _Key,
     _key,
     _schema,
@@ -32,24 +33,30 @@ from gdviz.scenario.fields import (
 HOUSE_FEATURES = ("size_sqft", "bedrooms")
 TARGETS = ("auto", "cpu", "cuda")
 MAX_VALUES = 50_000_000
+#: Every integer key has a range (issue 14): these bound the ones without a natural limit.
+MAX_EPOCHS = 100_000
+MAX_SEED = 2**32 - 1
+
 """Largest n * d a generated dataset may have (400 MB of float64)."""
 
-_GENERATED = ("houses", "linear", "classes")
-_WITH_D = ("linear", "classes")
+_GENERATED = ("houses", "linear", "classes", "random", "moons")
+_WITH_D = ("linear", "classes", "random")
+_WITH_NOISE = ("houses", "linear", "classes", "moons")
 
 
 def _default_n(r: Mapping[str, Any]) -> int | None:
-    return {"houses": 200, "linear": 1000, "classes": 1000}.get(r.get("source", ""))
+    return {"houses": 200, "linear": 1000, "classes": 1000, "random": 1000, "moons": 1000}.get(r.get("source", ""))
 
 
 def _default_d(r: Mapping[str, Any]) -> int:
-    return 2
+    return 10 if r.get("source") == "random" else 2
 
 
 def _default_noise(r: Mapping[str, Any]) -> float | None:
     # houses: sd of the price noise in dollars; linear: sd of y's noise;
-    # classes: spread of each class around its centre (1 = the default overlap).
-    return {"houses": 40_000.0, "linear": 0.5, "classes": 1.0}.get(r.get("source", ""))
+    # classes: spread of each class around its centre (1 = the default overlap);
+    # moons: sd of the Gaussian jitter of each point.
+    return {"houses": 40_000.0, "linear": 0.5, "classes": 1.0, "moons": 0.2}.get(r.get("source", ""))
 
 
 def classes_feature_names(d: int) -> tuple[str, ...]:
@@ -65,27 +72,30 @@ def _default_features(r: Mapping[str, Any]) -> tuple[str, ...] | None:
     src, d = r.get("source"), r.get("d", 2)
     if src == "houses":
         return ("size_sqft",)
-    if src == "linear":
+    if src in ("linear", "random"):
         return tuple(f"x{j + 1}" for j in range(d))
+    if src == "moons":
+        return ("x1", "x2")
     if src == "classes":
         return classes_feature_names(d)
     return None
 
 
 def _default_target(r: Mapping[str, Any]) -> str | None:
-    return {"houses": "price", "linear": "y", "classes": "is_dog"}.get(r.get("source", ""))
+    return {"houses": "price", "linear": "y", "classes": "is_dog", "random": "y", "moons": "upper_moon"}.get(
+        r.get("source", ""))
 
 
 @dataclass(frozen=True)
 class DataSpec:
     """``[data]``: where the samples come from, resolved (defaults filled in)."""
 
-    source: str = _key(_Choice(SOURCES), doc="houses | linear | classes | csv")
+    source: str = _key(_Choice(SOURCES), doc="houses | linear | classes | random | moons | csv")
     n: int | None = _key(
         _Int(2, 10_000_000), _default_n, applies=("source", _GENERATED), doc="number of samples to generate"
     )
     d: int = _key(_Int(1, 1000), _default_d, applies=("source", _WITH_D), doc="number of features to generate")
-    noise: float | None = _key(_Float(0.0), _default_noise, applies=("source", _GENERATED), doc="noise level")
+    noise: float | None = _key(_Float(0.0), _default_noise, applies=("source", _WITH_NOISE), doc="noise level")
     features: tuple[str, ...] = _key(
         _StrList(),
         _default_features,
@@ -109,11 +119,27 @@ class DataSpec:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """``[model]``: the model to fit. ``init`` is ``[w_1, ..., w_d, b]`` (b only with an intercept)."""
+    """``[model]``: the model to fit. ``init`` is ``[w_1, ..., w_d, b]`` (b only with an intercept),
+    or for an mlp its parameters in PyTorch's order (see :mod:`gdviz.mlp`)."""
 
-    kind: str = _key(_Choice(tuple(MODELS)), "linear", doc="linear (MSE) | logistic (cross-entropy)")
-    fit_intercept: bool = _key(_Bool(), True, doc="learn an intercept b (last parameter)")
-    init: tuple[float, ...] = _key(_FloatList(), None, doc="starting parameters [w_1..w_d, b]; zeros by default")
+    kind: str = _key(_Choice(tuple(MODELS)), "linear", doc="linear (MSE) | logistic (cross-entropy) | mlp")
+    fit_intercept: bool = _key(_Bool(), True, applies=("kind", ("linear", "logistic")),
+                               doc="learn an intercept b (last parameter)")
+    init: tuple[float, ...] = _key(_FloatList(), None, doc="starting parameters [w_1..w_d, b]; zeros by default "
+                                   "(mlp: W1, b1, ..., PyTorch's nn.Linear init by default)")
+    hidden: tuple[int, ...] = _key(_IntList(_Int(1, 4096), 1, MAX_HIDDEN_LAYERS), (50,), applies=("kind", ("mlp",)),
+                                   doc="widths of the hidden layers (one or two)")
+    activation: str = _key(_Choice(tuple(ACTIVATIONS)), "relu", applies=("kind", ("mlp",)),
+                           doc="relu | tanh | sigmoid (hidden layers)")
+    loss: str = _key(_Choice(tuple(LOSSES)), "mse", applies=("kind", ("mlp",)),
+                     doc="mse (regression) | bce (0/1 labels; the output is a logit)")
+    init_seed: int | None = _key(_Int(0), None, applies=("kind", ("mlp",)),
+                                 doc="seed of the initial parameters; the scenario's seed by default")
+
+    @property
+    def classifies(self) -> bool:
+        """Whether the target must be 0/1 labels (logistic, or an mlp on bce)."""
+        return self.kind == "logistic" or (self.kind == "mlp" and self.loss == "bce")
 
 
 _ADAMS = ("adam", "adamw")
@@ -139,7 +165,7 @@ class TrainSpec:
     and are unused; :func:`scenario_to_dict` leaves them out.
     """
 
-    epochs: int = _key(_Int(1, 100_000), 20, doc="passes over the data")
+    epochs: int = _key(_Int(1, MAX_EPOCHS), 20, doc="passes over the data")
     learning_rate: float = _key(_Float(0.0, lo_open=True), doc="base learning rate")
     optimizer: str = _key(_Choice(tuple(OPTIMIZERS)), "sgd", doc="as torch.optim")
     momentum: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("sgd", "rmsprop")))
@@ -158,11 +184,11 @@ class TrainSpec:
     lr_decay: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("adagrad",)))
     initial_accumulator_value: float = _key(_Float(0.0), 0.0, applies=("optimizer", ("adagrad",)))
     schedule: str = _key(_Choice(tuple(SCHEDULES)), "constant", doc="learning-rate schedule, per epoch")
-    step_size: int = _key(_Int(1), 10, applies=("schedule", ("step",)), doc="epochs between decays")
+    step_size: int = _key(_Int(1, MAX_EPOCHS), 10, applies=("schedule", ("step",)), doc="epochs between decays")
     gamma: float = _key(
         _Float(0.0, 1.0, lo_open=True), _default_gamma, applies=("schedule", ("step", "exponential"))
     )
-    t_max: int = _key(_Int(1), lambda r: r.get("epochs", 20), applies=("schedule", ("cosine",)))
+    t_max: int = _key(_Int(1, MAX_EPOCHS), lambda r: r.get("epochs", 20), applies=("schedule", ("cosine",)))
     eta_min: float = _key(_Float(0.0), 0.0, applies=("schedule", ("cosine",)))
     shuffle: bool = _key(_Bool(), True, doc="a fresh sample order every epoch")
     drop_last: bool = _key(_Bool(), False, doc="skip the last, smaller batch of an epoch")
@@ -176,8 +202,8 @@ class RunSpec:
     """One ``[[runs]]`` entry, resolved. ``batch_size`` None means the full batch."""
 
     name: str = _key(_Str(), None, doc="label; derived from the batch size by default")
-    batch_size: int | None = _key(_BatchSize(), doc='"full" or samples per update')
-    seed: int = _key(_Int(0), None, doc="sample-order seed; the scenario's seed by default")
+    batch_size: int | None = _key(_BatchSize(MAX_VALUES), doc='"full" or samples per update')
+    seed: int = _key(_Int(0, MAX_SEED), None, doc="sample-order seed; the scenario's seed by default")
     train: TrainSpec = field(default=None)  # type: ignore[assignment]
 
     def effective_batch(self, n: int) -> int:
@@ -214,8 +240,8 @@ class Scenario:
 
 _TOP_KEYS: dict[str, _Key] = {
     "title": _Key(_Str(), None),
-    "description": _Key(_Str(), ""),
-    "seed": _Key(_Int(0), 0),
+    "description": _Key(_Str(allow="\n\t"), ""),
+    "seed": _Key(_Int(0, MAX_SEED), 0),
     "data": _Key(_Str()),  # tables: checked by hand
     "model": _Key(_Str(), None),
     "train": _Key(_Str(), None),

@@ -9,11 +9,13 @@ unique, ...) and :func:`_build` turns the result into a :class:`~gdviz.scenario.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gdviz.codes import mlp_n_params
 from gdviz.scenario.fields import _Bad, _one_of, _quoted, _schema, _show
 from gdviz.scenario.problems import (
     _applies,
@@ -28,6 +30,7 @@ from gdviz.scenario.problems import (
 from gdviz.scenario.spec import (
     _RUN_KEYS,
     _TOP_KEYS,
+    _GENERATED,
     HOUSE_FEATURES,
     MAX_VALUES,
     SOURCES,
@@ -93,7 +96,7 @@ def _validate_data(raw: Mapping[str, Any], base_dir: Path, problems: _Problems) 
             r["d"] = len(r["features"])
         else:
             r.pop("d", None)
-    if src in ("houses", "linear", "classes") and "n" in r and "d" in r and r["n"] * r["d"] > MAX_VALUES:
+    if src in _GENERATED and "n" in r and "d" in r and r["n"] * r["d"] > MAX_VALUES:
         problems.add(
             "data.n",
             f"n * d = {r['n']} * {r['d']} = {r['n'] * r['d']:,} values, expected at most {MAX_VALUES:,} "
@@ -111,25 +114,32 @@ def _validate_model(
     r = _resolve(schema, given, {}, skip=set(table or {}) - set(given))
     if "kind" not in r:
         return None
+    for key, spec in schema.items():
+        if key in given and _applies(spec, r) is False:
+            problems.add(f"model.{key}", _not_for(key, spec, r, "this scenario has"))
+    mlp = r["kind"] == "mlp"
+    classifies = r["kind"] == "logistic" or (mlp and r.get("loss") == "bce")
     if data is not None:
         src = data["source"]
-        if r["kind"] == "logistic" and src in ("houses", "linear"):
+        if classifies and src in ("houses", "linear", "random"):
             what = "house prices" if src == "houses" else "continuous values"
+            key, got, fix = (("model.loss", "bce", 'loss = "mse"') if mlp else ("model.kind", "logistic", 'kind = "linear"'))
             problems.add(
-                "model.kind",
-                f'got "logistic", but source {_show(src)} has {what} as its target, not 0/1 labels; '
-                'use source = "classes" (or a csv with a 0/1 target), or kind = "linear"',
+                key,
+                f"got {_show(got)}, but source {_show(src)} has {what} as its target, not 0/1 labels; "
+                f'use source = "classes" or "moons" (or a csv with a 0/1 target), or {fix}',
             )
-        if r["kind"] == "logistic" and data.get("standardize_target"):
+        if classifies and data.get("standardize_target"):
+            what = 'model.kind = "logistic"' if not mlp else 'model.loss = "bce"'
             problems.add(
                 "data.standardize_target",
-                'got true, but model.kind = "logistic" needs 0/1 labels; standardize_target is for regression',
+                f"got true, but {what} needs 0/1 labels; standardize_target is for regression",
             )
     d = data.get("d") if data is not None else None
-    p = d + int(r["fit_intercept"]) if d is not None and "fit_intercept" in r else None
+    p = _n_params(r, d)
     if "init" in given:
         if p is not None and len(given["init"]) != p:
-            layout = "[w_1, ..., w_d, b]" if r["fit_intercept"] else "[w_1, ..., w_d] (fit_intercept = false)"
+            layout = _layout(r)
             problems.add(
                 "model.init",
                 f"got {len(given['init'])} numbers, expected {p}: {layout} with d = {d} "
@@ -137,9 +147,26 @@ def _validate_model(
                 if data is not None and data.get("features")
                 else f"got {len(given['init'])} numbers, expected {p}: {layout} with d = {d}",
             )
+    elif mlp:
+        r["init"] = ()  # drawn by the model from init_seed (gdviz.mlp)
     elif p is not None:
         r["init"] = (0.0,) * p
     return r
+
+
+def _n_params(r: Mapping[str, Any], d: int | None) -> int | None:
+    """Parameters of the resolved ``[model]`` on ``d`` features (None when unknown)."""
+    if d is None:
+        return None
+    if r.get("kind") == "mlp":
+        return mlp_n_params(d, r["hidden"]) if "hidden" in r else None
+    return d + int(r["fit_intercept"]) if "fit_intercept" in r else None
+
+
+def _layout(r: Mapping[str, Any]) -> str:
+    if r.get("kind") == "mlp":
+        return "W1, b1, ..., Wo, bo (PyTorch's model.parameters() order)"
+    return "[w_1, ..., w_d, b]" if r.get("fit_intercept") else "[w_1, ..., w_d] (fit_intercept = false)"
 
 
 def _derive_name(batch_size: int | None) -> str:
@@ -185,7 +212,9 @@ def _validate_runs(
         merged.update({k: v for k, v in given.items() if k in train_schema})
         bad_here = (set(run_table) - set(given)) | {k for k in train_bad if k not in run_table}
         if any(k in bad_here for k in ("optimizer", "schedule", "epochs")):
-            resolved.append(None)  # defaults would depend on a value already reported
+            # Its defaults would depend on a value already reported: the run's own keys and
+            # its name are still checked (below), so every problem is reported at once.
+            resolved.append({"name": given.get("name"), "batch_size": "missing", "train": None})
             continue
         t = _resolve(train_schema, merged, {}, skip=bad_here)
         B = given.get("batch_size", "missing") if "batch_size" in run_table else "missing"
@@ -210,7 +239,8 @@ def _validate_runs(
     # Options in [train] that every run inheriting them would ignore.
     for key in train_given:
         spec = train_schema[key]
-        heirs = [r["train"] for r, g in zip(resolved, run_givens, strict=True) if r is not None and key not in g]
+        heirs = [r["train"] for r, g in zip(resolved, run_givens, strict=True)
+                 if r is not None and r["train"] is not None and key not in g]  # fmt: skip
         if heirs and all(_applies(spec, t) is False for t in heirs):
             assert spec.applies is not None
             selector, values = spec.applies
@@ -237,7 +267,7 @@ def _validate_runs(
 
     # nesterov as torch: needs momentum > 0 and no dampening.
     for i, (r, g) in enumerate(zip(resolved, run_givens, strict=True)):
-        if r is None:
+        if r is None or r["train"] is None:
             continue
         t = r["train"]
         plain = t.get("momentum", 0) <= 0 or t.get("dampening", 0) != 0
@@ -254,7 +284,7 @@ def _validate_runs(
     for i, r in enumerate(resolved):
         if r is not None and r["name"] is not None:
             if not r["name"].strip():
-                problems.add(f"runs[{i}].name", 'got "", expected a non-empty label (or leave name out)')
+                problems.add(f"runs[{i}].name", f"got {_show(r['name'])}, expected a non-empty label (or leave name out)")
             elif r["name"] in given_names:
                 problems.add(
                     f"runs[{i}].name",
@@ -281,7 +311,9 @@ def _validate_runs(
             k += 1
         r["name"] = candidate
         taken.add(candidate)
-    return [r for r in resolved if r is not None] if len(resolved) == len(runs_raw) else None
+    if any(r is None or r["train"] is None for r in resolved):
+        return None
+    return resolved  # type: ignore[return-value]
 
 
 def _validate(raw: Mapping[str, Any], base_dir: Path, default_title: str) -> tuple[dict[str, Any], list[str]]:
@@ -351,10 +383,11 @@ def check_against_data(scenario: Scenario, n: int, d: int) -> None:
                 f"runs[{i}].batch_size",
                 f'got {run.batch_size}, but the data has n = {n} samples; expected "full" or an integer from 1 to {n}',
             )
-    p = d + int(scenario.model.fit_intercept)
-    if len(scenario.model.init) != p:
-        layout = "[w_1, ..., w_d, b]" if scenario.model.fit_intercept else "[w_1, ..., w_d]"
-        problems.add("model.init", f"got {len(scenario.model.init)} numbers, expected {p}: {layout} with d = {d}")
+    model = scenario.model
+    p = _n_params(dataclasses.asdict(model), d)
+    if (model.kind != "mlp" or model.init) and len(model.init) != p:
+        problems.add("model.init", f"got {len(model.init)} numbers, expected {p}: {_layout(dataclasses.asdict(model))} "
+                     f"with d = {d}")
     if problems.items:
         _raise(scenario.label, problems.items)
 

@@ -1,0 +1,72 @@
+"""The app with hostile strings (issue 14, class 1): names, titles and paths that look like
+markup are shown as they are, and never crash the app."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+from pathlib import Path
+
+from gdviz.data import build_dataset
+from gdviz.scenario import parse_scenario
+from gdviz.tui.app import make_app
+from gdviz.tui.panels import RunColumn
+from gdviz.tui.screens import ForkScreen
+
+SIZE = (200, 60)
+NAMES = ("x[/]", "[red]r[/red]", "[link=x]l[/link]")
+TEXT = 'title = "[/bold] T"\n[data]\nsource = "linear"\nn = 32\nd = 1\n[train]\nepochs = 2\nlearning_rate = 0.05\n' + "\n".join(
+    f"[[runs]]\nname = '{n}'\nbatch_size = {i + 1}" for i, n in enumerate(NAMES)
+)
+
+
+def _app(export_dir: Path):
+    scenario = parse_scenario(TEXT, "[b]hostile.toml", Path("."))
+    return make_app(scenario, build_dataset(scenario), frozen=True, clock=1.0, export_dir=export_dir)
+
+
+async def test_markup_names_are_the_column_titles_as_written(tmp_path):
+    app = _app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        titles = [col._border_title.plain for col in app.screen.query(RunColumn)]
+        for name, title in zip(NAMES, titles, strict=True):
+            assert name in title
+        assert app.screen.query_one("#stats").render() is not None
+
+
+async def test_export_into_a_folder_with_brackets_notifies_with_the_path(tmp_path):
+    folder = tmp_path / "[b]out[/"
+    folder.mkdir()
+    app = _app(folder)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        assert app.last_export is not None and all(p.exists() for p in app.last_export)
+        assert any(str(folder) in n.message for n in app._notifications)
+
+
+async def test_the_fork_form_names_the_run_literally(tmp_path):
+    app = _app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ForkScreen)
+        first = app.screen.query("Static").first()
+        assert "x[/]" in str(first.render())
+
+
+def _sync(fn):
+    """Run an async test with asyncio.run (no pytest-asyncio plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper
+
+
+for _name, _fn in list(globals().items()):
+    if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
+        globals()[_name] = _sync(_fn)
