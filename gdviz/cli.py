@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--headless", action="store_true", help="no TUI: train to the end and print a summary table")
     run.add_argument("--json", action="store_true", help="print one JSON document (implies --headless)")
     run.add_argument("--fps", type=int, default=30, help="TUI frame-rate cap (default 30)")
+    run.add_argument("--out", metavar="DIR", default=None,
+                     help="where the TUI writes exports (e) and screenshots (s); default: the current directory")
     run.add_argument(
         "--target",
         choices=("auto", "cpu", "cuda"),
@@ -162,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             resolve_target(requested)
         from gdviz.tui.app import run_app
 
-        return run_app(scenario, dataset, fps=args.fps, target=requested)
+        return run_app(scenario, dataset, fps=args.fps, target=requested, export_dir=args.out)
     import warnings
 
     from gdviz.report import json_document, summary_table

@@ -128,10 +128,11 @@ def test_the_app_is_given_the_scenarios_target_or_the_flags(small, monkeypatch):
     import gdviz.tui.app
 
     seen = []
-    monkeypatch.setattr(gdviz.tui.app, "run_app", lambda scenario, dataset, *, fps, target: seen.append((fps, target)) or 0)
+    monkeypatch.setattr(gdviz.tui.app, "run_app",
+                        lambda scenario, dataset, *, fps, target, export_dir: seen.append((fps, target, export_dir)) or 0)
     assert main(["run", str(small)]) == 0
-    assert main(["run", str(small), "--target", "cpu", "--fps", "12"]) == 0
-    assert seen == [(30, "auto"), (12, "cpu")]
+    assert main(["run", str(small), "--target", "cpu", "--fps", "12", "--out", "shots"]) == 0
+    assert seen == [(30, "auto", None), (12, "cpu", "shots")]
 
 
 def test_the_app_with_cuda_and_no_gpu_exits_2_before_it_starts(small, monkeypatch, capsys):

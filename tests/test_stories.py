@@ -10,6 +10,7 @@ to be the measured ones, rounded as the description rounds them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from gdviz.runs import RunSummary
 from gdviz.scenario import bundled_scenarios, load_scenario
 
 Figures = dict[str, RunSummary]
+README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def _run(name: str) -> tuple[Engine, Figures, str]:
@@ -45,6 +47,10 @@ def houses(engine: Engine, f: Figures, text: str) -> None:
     assert round(engine.loss_star, 3) == 0.127 and round(full.final_loss, 3) == 0.127
     assert round(sgd.final_loss, 3) == 0.135 and sgd.final_loss > mini.final_loss > full.final_loss
     _quoted(text, "0.14 epochs (28 updates)", "1.7 epochs (12 updates)", "13 epochs (13 updates)", "0.135", "0.127")
+    # the README quotes full batch's fitted line at the end, as the app's status line shows it
+    w, b = full.final_params_original_units
+    assert (round(w, 1), round(b)) == (163.1, 60058)
+    assert "price = 163.1·size_sqft + 60 058" in README.read_text(encoding="utf-8")
 
 
 def cats_vs_dogs(engine: Engine, f: Figures, text: str) -> None:

@@ -66,10 +66,31 @@ async def test_plus_and_minus_change_the_speed(app):
         assert f"{app.playback.speed:g}×" in app.status_text()
 
 
-async def test_r_restarts_from_epoch_zero(app):
+async def test_r_restarts_from_epoch_zero_and_says_so(app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("r")
         assert app.playback.clock == 0.0
+        assert any("restarted from epoch 0" in n.message for n in app._notifications)
+
+
+async def test_exports_and_screenshots_go_into_the_out_directory_made_on_first_use(houses, tmp_path):
+    scenario, dataset, pre = houses
+    out = tmp_path / "gdviz-out" / "houses"
+    app = make_app(scenario, dataset, frozen=True, precomputed=pre, export_dir=out)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e", "s")
+        await pilot.pause()
+    assert sorted(p.suffix for p in out.iterdir()) == [".csv", ".json", ".svg"]
+
+
+async def test_a_run_at_its_end_is_not_forked_and_the_user_is_told_why(houses, tmp_path):
+    scenario, dataset, pre = houses
+    app = make_app(scenario, dataset, frozen=True, precomputed=pre, export_dir=tmp_path)  # clock at the end
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("enter")
+        assert isinstance(app.screen, MainScreen)
+        assert any("has finished" in n.message for n in app._notifications)
+        assert app.playback.infos[0].forked_at is None
 
 
 async def test_x_cycles_the_comparison_axis(app):
@@ -350,7 +371,8 @@ async def test_the_status_line_says_where_the_engine_computes(houses):
         assert "fell back" not in status and "⚠" not in status and "simulator" in app.target_note
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        assert app.target_note in str(app.screen.query(".help-about").last().render())
+        note = str(app.screen.query(".help-about").last().render())
+        assert app.target_note in note and "⚠" not in note
         await pilot.press("escape", "q")
     assert app.return_code == 0
 

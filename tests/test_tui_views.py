@@ -291,3 +291,13 @@ def test_a_label_too_long_for_its_room_is_shortened_by_what_it_says():
     assert fit("run · B=32 · sgd · lr 0.1", shorter, 40) == "run · B=32 · sgd · lr 0.1"
     assert fit("run · B=32 · sgd · lr 0.1", shorter, 20) == "run · lr 0.1"
     assert fit("run · B=32 · sgd · lr 0.1", shorter, 2) == "run"
+
+
+def test_a_full_batch_panel_draws_its_loss_once():
+    """Full batch's minibatch loss is its full loss before the update: one curve, not two."""
+    pb = playback([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], methods=("full-batch", "mini-batch"))
+    pb.infos[0] = info(0, method="full-batch", updates_per_epoch=1)
+    pb.clock = 2.0
+    full, mini = column_view(pb, 0, ViewOptions(), None, None).curve, column_view(pb, 1, ViewOptions(), None, None).curve
+    assert [s.faint for s in full.series] == [False] and full.title == "loss (log): full dataset"
+    assert [s.faint for s in mini.series] == [True, False] and "faint minibatch" in mini.title

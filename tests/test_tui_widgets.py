@@ -201,6 +201,15 @@ def test_the_surface_panel_marks_the_optimum_and_the_current_point(contours):
     assert any(0x2800 < ord(ch) <= 0x28FF for ch in lines[1] + lines[2])  # the trail
 
 
+def test_a_path_that_leaves_the_panel_is_marked_by_an_arrow_at_the_edge():
+    """A diverging run's last finite point far up and to the right: ↗ in the top-right cell."""
+    view = SurfaceView()
+    xy = np.array([[-1.0, 0.5], [1.5, -0.5], [40.0, 30.0], [np.inf, np.nan]])
+    view.frame = SurfaceFrame(bowl_surface(), PathSpec(xy, (255, 0, 0), "●", key=4))
+    lines = text_of(view.build(20, 10))
+    assert lines[0][19] == "↗" and not any("●" in line for line in lines)
+
+
 def test_the_surface_panel_says_when_a_run_diverged():
     view = SurfaceView()
     view.frame = SurfaceFrame(bowl_surface(), message="diverged at step 7")

@@ -210,6 +210,7 @@ class GdvizApp(EngineLink):
         self.draw()
 
     def action_restart(self) -> None:
+        forked = [info.name for info in self.playback.infos if info.forked_at is not None]
         speed = self.playback.speed_index
         if self.frozen:
             self.playback.clock = 0.0
@@ -220,6 +221,8 @@ class GdvizApp(EngineLink):
             self.playback.speed_index = speed
             self.start_engine()
         self.draw(force=True)
+        dropped = f"; forks dropped ({', '.join(forked)} back to the scenario's settings)" if forked and not self.frozen else ""
+        self.notify(f"every run restarted from epoch 0{dropped}", title="restart")
 
     def action_cycle_x(self) -> None:
         self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
@@ -249,6 +252,7 @@ class GdvizApp(EngineLink):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"gdviz-{self.scenario.name}-{stamp}.svg"
         try:
+            self.export_dir.mkdir(parents=True, exist_ok=True)
             path = self.save_screenshot(name, path=str(self.export_dir))
         except OSError as exc:
             self.notify(f"screenshot failed: {exc}", severity="error", markup=False)
@@ -275,6 +279,12 @@ class GdvizApp(EngineLink):
         pb = self.playback
         if not len(pb.traces[i].history):
             self.notify("the engine has not started yet", severity="warning")
+            return
+        trace = pb.traces[i]
+        if trace.done and pb.clock >= trace.last_epoch - 1e-12:  # nothing left to train from here
+            ended = f"diverged at step {trace.diverged_step}" if trace.diverged_step is not None else "finished"
+            self.notify(f"{pb.infos[i].name} has {ended}: fork it from an earlier point "
+                        "(r, then space to pause where you want it)", severity="warning")  # fmt: skip
             return
         was_playing = pb.playing
         pb.playing = False
@@ -374,12 +384,15 @@ def make_app(
     return GdvizApp(scenario, dataset, frozen=frozen, fps=fps, clock=clock, export_dir=export_dir, target=target, precomputed=precomputed)
 
 
-def run_app(scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu") -> int:
-    """Run the app in the terminal; returns the exit code (the terminal is restored on every exit)."""
+def run_app(
+    scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu", export_dir: Path | str | None = None
+) -> int:
+    """Run the app in the terminal; returns the exit code (the terminal is restored on every exit).
+    ``export_dir``: where exports and screenshots go (created when first written; default: here)."""
     import asyncio
     import sys
 
-    app = make_app(scenario, dataset, fps=fps, target=target)
+    app = make_app(scenario, dataset, fps=fps, target=target, export_dir=export_dir)
     # Our own loop, closed without waiting for the worker threads (asyncio.run would wait, with
     # the terminal already restored and nothing said): a stopped engine thread that is inside a
     # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.

@@ -32,6 +32,7 @@ def export_history(
     """
     directory.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = export_paths(scenario.name, directory)
+    directory.mkdir(parents=True, exist_ok=True)
     with csv_path.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["run", "step", "epoch", "seconds", "loss", "full_loss", *model.param_names(dataset.feature_names)])

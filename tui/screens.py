@@ -10,6 +10,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from gdviz.target import is_fallback
 from gdviz.text import printable
 from gdviz.tui.fork import OPTIMIZER_CHOICES, ForkSettings
 from gdviz.tui.runinfo import RunInfo
@@ -18,7 +19,7 @@ KEYS = [
     ("space", "pause / resume"),
     (".", "one step: the selected run's next recorded point (pauses)"),
     ("+ / -", "faster / slower (0.1× … 100×)"),
-    ("r", "restart every run from the start"),
+    ("r", "restart every run from the start (forks are dropped)"),
     ("x", "comparison x axis: epochs → updates → seconds"),
     ("l", "log / linear loss axis"),
     ("t", "show / hide the stats table"),
@@ -63,9 +64,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table)
             yield Static(ABOUT, classes="help-about")
             if self.story:
-                yield Static(Text.assemble(("This scenario: ", "bold"), self.story), classes="help-about")
-            if self.target_note:
-                yield Static(f"⚠ {self.target_note}", classes="help-about", markup=False)
+                yield Static(Text.assemble(("This scenario: ", "bold"), printable(self.story)), classes="help-about")
+            if self.target_note:  # ⚠ only for a GPU that could not be used; no GPU at all is just said
+                mark = "⚠ " if is_fallback(self.target_note) else ""
+                yield Static(f"{mark}{self.target_note}", classes="help-about", markup=False)
             yield Static("[dim]escape, q or ? closes this help[/dim]")
 
 

@@ -27,6 +27,9 @@ HALF = "▀"
 #: Share of the path (the most recent points) drawn bright; the rest is a dimmer trail.
 RECENT = 0.15
 RECENT_MAX = 150
+#: Where a path's current point lies off the panel, by (column, row) direction: the arrow
+#: drawn at the edge it left by.
+OFF_PANEL = {(0, -1): "↑", (0, 1): "↓", (-1, 0): "←", (1, 0): "→", (-1, -1): "↖", (1, -1): "↗", (-1, 1): "↙", (1, 1): "↘"}
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,14 @@ class SurfaceView(LinesWidget):
             path_codes = B.dots_to_codes(B.path_dots(px, py, shape))
             k = max(2, min(int(len(xy) * RECENT), RECENT_MAX))
             recent_codes = B.dots_to_codes(B.path_dots(px[-k:], py[-k:], shape))
-            r, c = int(np.floor(py[-1] / 4)), int(np.floor(px[-1] / 2))
-            if np.isfinite(px[-1]) and np.isfinite(py[-1]) and 0 <= r < height and 0 <= c < width:
-                marks[(r, c)] = (path.marker, "current")
+            ok = np.flatnonzero(np.isfinite(px) & np.isfinite(py) & (np.abs(px) < 1e9) & (np.abs(py) < 1e9))
+            if len(ok):  # the current point (the last finite one), or an arrow where it left
+                r, c = int(np.floor(py[ok[-1]] / 4)), int(np.floor(px[ok[-1]] / 2))
+                if 0 <= r < height and 0 <= c < width:
+                    marks[(r, c)] = (path.marker, "current")
+                else:
+                    arrow = OFF_PANEL[(int(c >= width) - int(c < 0), int(r >= height) - int(r < 0))]
+                    marks[(min(max(r, 0), height - 1), min(max(c, 0), width - 1))] = (arrow, "current")
         rows: list[list[Segment]] = []
         bright = style(None if self.frame.contours else color, bold=True)
         cache = self._row_cache

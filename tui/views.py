@@ -140,12 +140,20 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss", end_mark="✖" if div is not None else "")
     mini = Series(h.epoch[:k], h.loss[:k], color, faint=True, label="minibatch loss")
     # The y range covers the whole received history, so the axis does not move as the clock does.
-    whole = [Series(h.epoch, h.full_loss, (0, 0, 0)), Series(h.epoch, _mini_clip(h), (0, 0, 0))]
-    title = f"loss ({'log' if opts.log_y else 'linear'}): ━ full  ░ minibatch" if not opts.plain else "loss: bold full, dim minibatch"
+    whole = [Series(h.epoch, h.full_loss, (0, 0, 0))]
+    scale = "log" if opts.log_y else "linear"
+    if pb.infos[i].updates_per_epoch == 1:
+        # Full batch: its minibatch loss is the full loss before each update, the same curve one
+        # point behind, so it is not drawn twice.
+        series, title = [full], f"loss ({scale}): full dataset"
+    else:
+        series = [mini, full]
+        whole.append(Series(h.epoch, _mini_clip(h), (0, 0, 0)))
+        title = f"loss ({scale}): bold full, faint minibatch" if not opts.plain else "loss: bold full, dim minibatch"
     if div is not None:
         title = f"loss: ✖ diverged at step {div}"
     return ChartSpec(
-        series=[mini, full],
+        series=series,
         x_range=(0.0, max(pb.max_epochs, 1e-9)),
         y_range=y_range_of(whole, opts.log_y),
         log_y=opts.log_y,
