@@ -15,7 +15,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from rich.console import Console
 from rich.markup import escape
@@ -287,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command quietly with 141 (as SIGPIPE would), a failed write (full disk, closed stdout)
     is one line on stderr and exit 1.
     """
-    with guarded_stdout() as guard:
+    with guarded_stdout() as guard, _signals_exit():
         try:
             args = build_parser().parse_args(argv)
             code = COMMANDS[args.command](args)
@@ -301,6 +302,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
         except OutputError as exc:
             return exc.report(err_console)
+
+
+@contextmanager
+def _signals_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a command as an exception would (the progress line on stderr
+    gives the cursor back), with exit code 128 + signal; the app installs its own."""
+    import signal
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            try:
+                saved[signum] = signal.signal(signum, leave)
+            except ValueError:  # not the main thread
+                pass
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 def _print_error(exc: GdvizError) -> None:

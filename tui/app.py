@@ -383,6 +383,7 @@ def run_app(scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str 
     # the terminal already restored and nothing said): a stopped engine thread that is inside a
     # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.
     loop = asyncio.new_event_loop()
+    _exit_on_signals(app, loop)
     try:
         result = app.run(loop=loop)
     finally:
@@ -397,3 +398,20 @@ def run_app(scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str 
     if app.return_code not in (None, 0):
         return int(app.return_code)
     return int(result or 0)
+
+
+def _exit_on_signals(app: GdvizApp, loop: object) -> None:
+    """SIGTERM, SIGHUP and SIGINT end the app as q does (terminal restored: alternate screen
+    off, cursor shown, mouse reporting off), with the conventional exit code 128 + signal."""
+    import signal
+
+    def stop(signum: int) -> None:
+        app.exit(return_code=128 + signum)
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            try:
+                loop.add_signal_handler(signum, stop, int(signum))  # type: ignore[attr-defined]
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+                pass
