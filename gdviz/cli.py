@@ -17,13 +17,14 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
 import gdviz
 from gdviz.errors import GdvizError
-from gdviz.streams import OutputError, guarded_stdout, stdout_fd_to_stderr
+from gdviz.streams import EXIT_WRITE_ERROR, OutputError, guarded_stdout, stdout_fd_to_stderr
 from gdviz.text import literal, printable
 
 EXIT_OK = 0
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="a scenario file (.toml) or the name of a bundled scenario")
     run.add_argument("--headless", action="store_true", help="no TUI: train to the end and print a summary table")
     run.add_argument("--json", action="store_true", help="print one JSON document (implies --headless)")
+    run.add_argument("--out", metavar="FILE", type=Path, default=None,
+                     help="write the JSON document to FILE, whole or not at all (implies --json)")
     run.add_argument("--fps", type=int, default=30, help="TUI frame-rate cap (default 30)")
     run.add_argument(
         "--target",
@@ -150,6 +153,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario, dataset = _load(args.scenario)
     if args.fps < 1:
         raise GdvizError(f"--fps must be at least 1, got {args.fps}", "bad arguments")
+    if args.out is not None:
+        args.json = True
+        folder = args.out.parent
+        if not folder.is_dir() or args.out.is_dir():
+            what = "is a folder" if args.out.is_dir() else f"is in {str(folder)!r}, which is not a folder"
+            raise GdvizError(f"--out {str(args.out)!r} {what}; expected a file path in an existing folder",
+                             "bad arguments")
     if not (args.headless or args.json):
         from gdviz.target import resolve_target, scenario_target
 
@@ -172,7 +182,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", RuntimeWarning)
         engine = _train(scenario, dataset, args.target)
         document = json.dumps(json_document(engine), allow_nan=False) + "\n" if args.json else ""
-    if args.json:
+    if args.out is not None:
+        from gdviz.safeio import write_text_atomic
+
+        try:
+            write_text_atomic(args.out, document)
+        except OSError as exc:
+            err_console.print(f"gdviz: cannot write {printable(str(args.out))}: {exc.strerror or exc}",
+                              markup=False, highlight=False, soft_wrap=True)
+            return EXIT_WRITE_ERROR
+    elif args.json:
         sys.stdout.write(document)
     else:
         _out().print(summary_table(engine))

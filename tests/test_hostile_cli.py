@@ -273,3 +273,31 @@ def test_a_damaged_cache_is_compiled_afresh_and_said_once(tmp_path):
     only_json(r.out)
     assert r.err.count("Numba's cache had a damaged file") == 1
     assert "compiled afresh" in r.err
+
+
+# --- exports: whole or not at all ------------------------------------------------------------------------------
+def test_out_writes_the_json_document_to_a_file_and_nothing_to_stdout(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nname = '[red]x[/]'\nbatch_size = 1")
+    out = tmp_path / "result.json"
+    r = gdviz("run", str(path), "--out", str(out))
+    assert r.code == 0 and r.out == ""
+    assert only_json(out.read_text())["runs"][0]["name"] == "[red]x[/]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json", "s.toml"]
+
+
+def test_out_in_a_missing_folder_is_refused_before_training(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1")
+    r = gdviz("run", str(path), "--out", str(tmp_path / "no" / "r.json"))
+    assert r.code == 2 and "--out" in r.err and "not a folder" in r.err
+
+
+def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    from gdviz.safeio import atomic_write
+
+    target = tmp_path / "export.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as f:
+        f.write("half of the new")
+        raise RuntimeError("disk gone")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["export.json"]

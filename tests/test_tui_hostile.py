@@ -47,6 +47,16 @@ async def test_export_into_a_folder_with_brackets_notifies_with_the_path(tmp_pat
         assert any(str(folder) in n.message for n in app._notifications)
 
 
+async def test_e_and_s_write_whole_files_and_leave_no_temporaries(tmp_path):
+    app = _app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e", "s")
+        await pilot.pause()
+        written = sorted(p.name for p in tmp_path.iterdir())
+        assert len(written) == 3 and not any(name.startswith(".") for name in written)
+        assert app.last_screenshot is not None and app.last_screenshot.read_text().rstrip().endswith("</svg>")
+
+
 async def test_the_fork_form_names_the_run_literally(tmp_path):
     app = _app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -26,6 +26,7 @@ from gdviz.data import Dataset
 from gdviz.engine import Engine
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface
+from gdviz.safeio import write_text_atomic
 from gdviz.text import printable
 from gdviz.tui.engine_link import EngineLink
 from gdviz.tui.export import export_history
@@ -248,7 +249,9 @@ class GdvizApp(EngineLink):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"gdviz-{self.scenario.name}-{stamp}.svg"
         try:
-            path = self.save_screenshot(name, path=str(self.export_dir))
+            path = self.export_dir / name
+            self.export_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(path, self.export_screenshot())  # whole or not at all
         except OSError as exc:
             self.notify(f"screenshot failed: {exc}", severity="error", markup=False)
             return
