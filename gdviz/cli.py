@@ -46,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with our error style: message, a hint, exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        err_console.print(f"[bold red]gdviz: bad arguments:[/] {message}")
+        err_console.print(f"[bold red]gdviz: bad arguments:[/] {escape(printable(message))}", soft_wrap=True)
         err_console.print(f"[dim]see `{self.prog} --help`[/]")
         raise SystemExit(EXIT_BAD_INPUT)
 
@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kernels (default); ui: frames per second of the terminal app, headless; engine: "
                        "Engine.run_to_end() on 192 runs vs 3, and the warm start of `gdviz run`/`gdviz check`")
     bench.add_argument("--engine", action="store_true", help="same as `gdviz bench engine`")
-    bench.add_argument("--n", type=_positive_int, nargs="+", default=[100_000, 1_000_000], help="rows (default 100000 1000000)")
-    bench.add_argument("--d", type=_positive_int, default=16, help="features (default 16)")
+    bench.add_argument("--n", type=_rows, nargs="+", default=[100_000, 1_000_000], help="rows (default 100000 1000000)")
+    bench.add_argument("--d", type=_int_up_to(10_000), default=16, help="features (default 16)")
     bench.add_argument("--batch", type=_batch_size, nargs="+", default=[1, 32, 256, None],
                        help="batch sizes, integers or `full` (default 1 32 256 full)")
     bench.add_argument("--runs", type=_positive_int, nargs="+", default=[1, 64], help="runs trained at once (default 1 64)")
@@ -104,23 +104,32 @@ def build_parser() -> argparse.ArgumentParser:
     # bench engine, shrunk for tests: runs per method, epochs, rows; skip the command timings
     bench.add_argument("--engine-runs", type=_positive_int, default=64, help=argparse.SUPPRESS)
     bench.add_argument("--engine-epochs", type=_positive_int, default=50, help=argparse.SUPPRESS)
-    bench.add_argument("--engine-n", type=_positive_int, default=1000, help=argparse.SUPPRESS)
+    bench.add_argument("--engine-n", type=_rows, default=1000, help=argparse.SUPPRESS)
     bench.add_argument("--no-commands", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_up_to(hi: int):  # type: ignore[no-untyped-def]
+    """An argparse type: a positive integer up to ``hi`` (every integer option has a range)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        if not 1 <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected an integer from 1 to {hi}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_up_to(1_000_000)
+_rows = _int_up_to(100_000_000)
 
 
 def _batch_size(text: str) -> int | None:
-    return None if text == "full" else _positive_int(text)
+    return None if text == "full" else _rows(text)
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
@@ -151,8 +160,8 @@ def _warm_up(dtypes: set[str]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario, dataset = _load(args.scenario)
-    if args.fps < 1:
-        raise GdvizError(f"--fps must be at least 1, got {args.fps}", "bad arguments")
+    if not 1 <= args.fps <= 1000:
+        raise GdvizError(f"--fps must be from 1 to 1000, got {args.fps}", "bad arguments")
     if args.out is not None:
         args.json = True
         folder = args.out.parent

@@ -301,3 +301,10 @@ def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temporary(tmp_pa
         raise RuntimeError("disk gone")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["export.json"]
+
+
+@pytest.mark.parametrize("args", [["run", "houses", "--fps", str(10**22)], ["bench", "--n", str(10**20)],
+                                  ["bench", "--d", str(10**20)], ["bench", "--runs", str(10**20)]])
+def test_huge_integer_options_are_bad_arguments(args):
+    r = gdviz(*args)
+    assert r.code == 2 and "bad arguments" in r.err
