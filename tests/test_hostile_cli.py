@@ -174,8 +174,11 @@ def test_the_largest_doubles_are_refused_before_lapack_sees_them(tmp_path):
     assert "DLASCL" not in r.err and "too large to train on" in r.err
 
 
-def test_a_huge_noise_level_is_named_as_the_cause(tmp_path):
-    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1", runs=SMALL_NOISE)
+@pytest.mark.parametrize("source", ["linear", "houses", "classes"])
+def test_a_huge_noise_level_is_named_as_the_cause(tmp_path, source):
+    kind = "logistic" if source == "classes" else "linear"
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1",
+                    runs=SMALL_NOISE.replace("'linear'", f"'{source}'") + f"[model]\nkind = '{kind}'\n")
     r = gdviz("run", str(path), "--json")
     assert r.code == 2 and r.out == ""
     assert "data.noise" in r.err and "RuntimeWarning" not in r.err
