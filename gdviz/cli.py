@@ -1,7 +1,10 @@
 """The ``gdviz`` command line.
 
-Exit codes: 0 done; 2 bad input (scenario, CSV, arguments), with a message naming the file,
-line or key and what would be valid. Tracebacks are for bugs only.
+Exit codes: 0 done; 1 the output could not be written (full disk, closed stdout); 2 bad input
+(scenario, CSV, arguments), with a message naming the file, line or key and what would be
+valid; 128 + N ended by signal N (141: the reader of stdout went away; 130: interrupted).
+Tracebacks are for bugs only. User strings (names, titles, paths) are printed literally:
+escaped for Rich markup, control characters written as escapes (:mod:`gdviz.text`).
 
 Imports that cost time (the engine and kernels, Numba, NumPy, the TUI, Rich's tables) are
 made inside the commands that need them: ``gdviz check`` and ``gdviz list`` load neither
