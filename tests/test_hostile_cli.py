@@ -311,3 +311,12 @@ def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temporary(tmp_pa
 def test_huge_integer_options_are_bad_arguments(args):
     r = gdviz(*args)
     assert r.code == 2 and "bad arguments" in r.err
+
+
+def test_huge_keys_and_lists_are_named_briefly_and_quickly(tmp_path):
+    features = ", ".join(f'"f{i}"' for i in range(20_000))
+    path = scenario(tmp_path, "k" * 200_000 + " = 1\n[[runs]]\nbatch_size = 1",
+                    runs=f'[data]\nsource = "houses"\nfeatures = [{features}]\n[train]\nlearning_rate = 0.1\n')
+    r = gdviz("check", str(path), timeout=20)
+    assert r.code == 2 and len(r.err) < 2000
+    assert "(200,000 characters): unknown key" in r.err and "and 19992 more" in r.err
