@@ -1,7 +1,10 @@
 """The ``gdviz`` command line.
 
-Exit codes: 0 done; 2 bad input (scenario, CSV, arguments), with a message naming the file,
-line or key and what would be valid. Tracebacks are for bugs only.
+Exit codes: 0 done; 1 the output could not be written (full disk, closed stdout); 2 bad input
+(scenario, CSV, arguments), with a message naming the file, line or key and what would be
+valid; 128 + N ended by signal N (141: the reader of stdout went away; 130: interrupted).
+Tracebacks are for bugs only. User strings (names, titles, paths) are printed literally:
+escaped for Rich markup, control characters written as escapes (:mod:`gdviz.text`).
 
 Imports that cost time (the engine and kernels, Numba, NumPy, the TUI, Rich's tables) are
 made inside the commands that need them: ``gdviz check`` and ``gdviz list`` load neither
@@ -15,14 +18,16 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 
 import gdviz
 from gdviz.errors import GdvizError
-from gdviz.streams import OutputError, guarded_stdout, stdout_fd_to_stderr
+from gdviz.streams import EXIT_WRITE_ERROR, OutputError, guarded_stdout, stdout_fd_to_stderr
 from gdviz.text import literal, printable
 
 EXIT_OK = 0
@@ -44,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with our error style: message, a hint, exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        err_console.print(f"[bold red]gdviz: bad arguments:[/] {message}")
+        err_console.print(f"[bold red]gdviz: bad arguments:[/] {escape(printable(message))}", soft_wrap=True)
         err_console.print(f"[dim]see `{self.prog} --help`[/]")
         raise SystemExit(EXIT_BAD_INPUT)
 
@@ -62,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", help="a scenario file (.toml) or the name of a bundled scenario")
     run.add_argument("--headless", action="store_true", help="no TUI: train to the end and print a summary table")
     run.add_argument("--json", action="store_true", help="print one JSON document (implies --headless)")
+    run.add_argument("--json-file", metavar="FILE", type=Path, default=None,
+                     help="write the JSON document to FILE, whole or not at all (implies --json)")
     run.add_argument("--fps", type=int, default=30, help="TUI frame-rate cap (default 30)")
     run.add_argument("--out", metavar="DIR", default=None,
                      help="where the TUI writes exports (e) and screenshots (s); default: the current directory")
@@ -84,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="kernels (default); ui: frames per second of the terminal app, headless; engine: "
                        "Engine.run_to_end() on 192 runs vs 3, and the warm start of `gdviz run`/`gdviz check`")
     bench.add_argument("--engine", action="store_true", help="same as `gdviz bench engine`")
-    bench.add_argument("--n", type=_positive_int, nargs="+", default=[100_000, 1_000_000], help="rows (default 100000 1000000)")
-    bench.add_argument("--d", type=_positive_int, default=16, help="features (default 16)")
+    bench.add_argument("--n", type=_rows, nargs="+", default=[100_000, 1_000_000], help="rows (default 100000 1000000)")
+    bench.add_argument("--d", type=_int_up_to(10_000), default=16, help="features (default 16)")
     bench.add_argument("--batch", type=_batch_size, nargs="+", default=[1, 32, 256, None],
                        help="batch sizes, integers or `full` (default 1 32 256 full)")
     bench.add_argument("--runs", type=_positive_int, nargs="+", default=[1, 64], help="runs trained at once (default 1 64)")
@@ -104,23 +111,32 @@ def build_parser() -> argparse.ArgumentParser:
     # bench engine, shrunk for tests: runs per method, epochs, rows; skip the command timings
     bench.add_argument("--engine-runs", type=_positive_int, default=64, help=argparse.SUPPRESS)
     bench.add_argument("--engine-epochs", type=_positive_int, default=50, help=argparse.SUPPRESS)
-    bench.add_argument("--engine-n", type=_positive_int, default=1000, help=argparse.SUPPRESS)
+    bench.add_argument("--engine-n", type=_rows, default=1000, help=argparse.SUPPRESS)
     bench.add_argument("--no-commands", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _int_up_to(hi: int):  # type: ignore[no-untyped-def]
+    """An argparse type: a positive integer up to ``hi`` (every integer option has a range)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+        if not 1 <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected an integer from 1 to {hi}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_int = _int_up_to(1_000_000)
+_rows = _int_up_to(100_000_000)
 
 
 def _batch_size(text: str) -> int | None:
-    return None if text == "full" else _positive_int(text)
+    return None if text == "full" else _rows(text)
 
 
 def _load(name: str):  # type: ignore[no-untyped-def]
@@ -151,8 +167,15 @@ def _warm_up(dtypes: set[str]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     scenario, dataset = _load(args.scenario)
-    if args.fps < 1:
-        raise GdvizError(f"--fps must be at least 1, got {args.fps}", "bad arguments")
+    if not 1 <= args.fps <= 1000:
+        raise GdvizError(f"--fps must be from 1 to 1000, got {args.fps}", "bad arguments")
+    if args.json_file is not None:
+        args.json = True
+        folder = args.json_file.parent
+        if not folder.is_dir() or args.json_file.is_dir():
+            what = "is a folder" if args.json_file.is_dir() else f"is in {str(folder)!r}, which is not a folder"
+            raise GdvizError(f"--json-file {str(args.json_file)!r} {what}; expected a file path in an existing folder",
+                             "bad arguments")
     if not (args.headless or args.json):
         from gdviz.target import resolve_target, scenario_target
 
@@ -175,7 +198,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", RuntimeWarning)
         engine = _train(scenario, dataset, args.target)
         document = json.dumps(json_document(engine), allow_nan=False) + "\n" if args.json else ""
-    if args.json:
+    if args.json_file is not None:
+        from gdviz.safeio import write_text_atomic
+
+        try:
+            write_text_atomic(args.json_file, document)
+        except OSError as exc:
+            err_console.print(f"gdviz: cannot write {printable(str(args.json_file))}: {exc.strerror or exc}",
+                              markup=False, highlight=False, soft_wrap=True)
+            return EXIT_WRITE_ERROR
+    elif args.json:
         sys.stdout.write(document)
     else:
         _out().print(summary_table(engine))
@@ -291,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command quietly with 141 (as SIGPIPE would), a failed write (full disk, closed stdout)
     is one line on stderr and exit 1.
     """
-    with guarded_stdout() as guard:
+    with guarded_stdout() as guard, _signals_exit():
         try:
             args = build_parser().parse_args(argv)
             code = COMMANDS[args.command](args)
@@ -305,6 +337,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_INTERRUPTED
         except OutputError as exc:
             return exc.report(err_console)
+
+
+@contextmanager
+def _signals_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a command as an exception would (the progress line on stderr
+    gives the cursor back), with exit code 128 + signal; the app installs its own."""
+    import signal
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    saved = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            try:
+                saved[signum] = signal.signal(signum, leave)
+            except ValueError:  # not the main thread
+                pass
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 def _print_error(exc: GdvizError) -> None:

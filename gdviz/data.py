@@ -125,6 +125,7 @@ def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng([seed, _DATA_STREAM])
 
 
+@np.errstate(over="ignore", invalid="ignore")  # inf from a huge noise: check_range says so
 def generate_houses(n: int, noise: float, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Synthetic house sales: ``({"size_sqft": ..., "bedrooms": ...}, price)`` in dollars.
 
@@ -139,6 +140,7 @@ def generate_houses(n: int, noise: float, seed: int) -> tuple[dict[str, np.ndarr
     return {"size_sqft": size, "bedrooms": bedrooms}, price
 
 
+@np.errstate(over="ignore", invalid="ignore")  # inf from a huge noise: check_range says so
 def generate_linear(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``X ~ N(0, 1)^(n x d)``, ``y = X w + b + N(0, noise^2)``; returns ``(X, y, [w..., b])``.
 
@@ -151,6 +153,7 @@ def generate_linear(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray
     return X, y, true
 
 
+@np.errstate(over="ignore", invalid="ignore")  # inf from a huge noise: check_range says so
 def generate_classes(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two overlapping classes, half each: cats (label 0) and dogs (label 1).
 

@@ -1,16 +1,26 @@
-"""Reading the user's files with bounds: regular files only, and not more than a limit.
+"""The user's files: read with bounds, written whole or not at all.
+
+Reading: regular files only, and not more than a limit.
 
 ``gdviz run /dev/zero`` would read until memory runs out, and a FIFO with no writer blocks
 forever. :func:`read_regular` opens without blocking, refuses anything but a regular file,
 and reads at most ``limit`` bytes; what it refuses is a :class:`Refused` whose ``problem``
 the caller puts into its own error (a scenario or a data error, naming the key).
+
+Writing (exports, screenshots, ``--json-file``): :func:`atomic_write` writes a temporary file in
+the same folder and renames it over the target, so a reader never sees half a file and a
+failed write leaves the old one.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TextIO
 
 #: The largest scenario file read (a scenario is a few hundred bytes).
 MAX_SCENARIO_BYTES = 1 << 20
@@ -76,3 +86,35 @@ def read_regular(path: Path, limit: int, what: str) -> bytes:
         return data
     finally:
         os.close(fd)
+
+
+@contextmanager
+def atomic_write(path: Path, newline: str | None = None) -> Iterator[TextIO]:
+    """A text file written whole or not at all: a temporary file beside ``path``, renamed over
+    it once written and flushed to disk. On any error the temporary file is removed and
+    ``path`` is left as it was."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """``path.write_text(text)``, but whole or not at all (see :func:`atomic_write`)."""
+    with atomic_write(path) as f:
+        f.write(text)

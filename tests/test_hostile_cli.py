@@ -174,8 +174,11 @@ def test_the_largest_doubles_are_refused_before_lapack_sees_them(tmp_path):
     assert "DLASCL" not in r.err and "too large to train on" in r.err
 
 
-def test_a_huge_noise_level_is_named_as_the_cause(tmp_path):
-    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1", runs=SMALL_NOISE)
+@pytest.mark.parametrize("source", ["linear", "houses", "classes"])
+def test_a_huge_noise_level_is_named_as_the_cause(tmp_path, source):
+    kind = "logistic" if source == "classes" else "linear"
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1",
+                    runs=SMALL_NOISE.replace("'linear'", f"'{source}'") + f"[model]\nkind = '{kind}'\n")
     r = gdviz("run", str(path), "--json")
     assert r.code == 2 and r.out == ""
     assert "data.noise" in r.err and "RuntimeWarning" not in r.err
@@ -298,3 +301,47 @@ def test_a_damaged_cache_is_compiled_afresh_and_said_once(tmp_path):
     assert second.stdout.count("damaged file") == 1 and "compiled afresh" in second.stdout
     third = subprocess.run(call, env=env, capture_output=True, text=True, timeout=120)
     assert "NOTES: []" in third.stdout  # cached again, whole
+
+
+# --- exports: whole or not at all ------------------------------------------------------------------------------
+def test_json_file_writes_the_json_document_to_a_file_and_nothing_to_stdout(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nname = '[red]x[/]'\nbatch_size = 1")
+    out = tmp_path / "result.json"
+    r = gdviz("run", str(path), "--json-file", str(out))
+    assert r.code == 0 and r.out == ""
+    assert only_json(out.read_text())["runs"][0]["name"] == "[red]x[/]"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json", "s.toml"]
+
+
+def test_json_file_in_a_missing_folder_is_refused_before_training(tmp_path):
+    path = scenario(tmp_path, "[[runs]]\nbatch_size = 1")
+    r = gdviz("run", str(path), "--json-file", str(tmp_path / "no" / "r.json"))
+    assert r.code == 2 and "--json-file" in r.err and "not a folder" in r.err
+
+
+def test_an_interrupted_atomic_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    from gdviz.safeio import atomic_write
+
+    target = tmp_path / "export.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_write(target) as f:
+        f.write("half of the new")
+        raise RuntimeError("disk gone")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["export.json"]
+
+
+@pytest.mark.parametrize("args", [["run", "houses", "--fps", str(10**22)], ["bench", "--n", str(10**20)],
+                                  ["bench", "--d", str(10**20)], ["bench", "--runs", str(10**20)]])
+def test_huge_integer_options_are_bad_arguments(args):
+    r = gdviz(*args)
+    assert r.code == 2 and "bad arguments" in r.err
+
+
+def test_huge_keys_and_lists_are_named_briefly_and_quickly(tmp_path):
+    features = ", ".join(f'"f{i}"' for i in range(20_000))
+    path = scenario(tmp_path, "k" * 200_000 + " = 1\n[[runs]]\nbatch_size = 1",
+                    runs=f'[data]\nsource = "houses"\nfeatures = [{features}]\n[train]\nlearning_rate = 0.1\n')
+    r = gdviz("check", str(path), timeout=20)
+    assert r.code == 2 and len(r.err) < 2000
+    assert "(200,000 characters): unknown key" in r.err and "and 19992 more" in r.err

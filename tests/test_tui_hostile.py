@@ -47,6 +47,32 @@ async def test_export_into_a_folder_with_brackets_notifies_with_the_path(tmp_pat
         assert any(str(folder) in n.message for n in app._notifications)
 
 
+async def test_e_and_s_write_whole_files_and_leave_no_temporaries(tmp_path):
+    app = _app(tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e", "s")
+        await pilot.pause()
+        written = sorted(p.name for p in tmp_path.iterdir())
+        assert len(written) == 3 and not any(name.startswith(".") for name in written)
+        assert app.last_screenshot is not None and app.last_screenshot.read_text().rstrip().endswith("</svg>")
+
+
+async def test_a_kernel_cache_note_from_the_warm_up_is_shown_literally(tmp_path, monkeypatch):
+    """The live worker warms the kernels up; a note it leaves (a damaged cache) is notified."""
+    from gdviz import numba_cache
+
+    scenario = parse_scenario(TEXT, "[b]hostile.toml", Path("."))
+    app = make_app(scenario, build_dataset(scenario), fps=10, export_dir=tmp_path)
+    monkeypatch.setattr(numba_cache, "notes", ["Numba's cache had a damaged file (x[/].nbi)"])
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(200):
+            if any("damaged" in n.message for n in app._notifications):
+                break
+            await pilot.pause(0.05)
+        assert any(n.message == "Numba's cache had a damaged file (x[/].nbi)" for n in app._notifications)
+        assert numba_cache.notes == []
+
+
 async def test_the_fork_form_names_the_run_literally(tmp_path):
     app = _app(tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -27,6 +27,7 @@ from gdviz.engine import Engine
 from gdviz.models import model_of
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface
+from gdviz.safeio import write_text_atomic
 from gdviz.text import printable
 from gdviz.tui.engine_link import EngineLink
 from gdviz.tui.export import export_history
@@ -252,8 +253,9 @@ class GdvizApp(EngineLink):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = f"gdviz-{self.scenario.name}-{stamp}.svg"
         try:
+            path = self.export_dir / name
             self.export_dir.mkdir(parents=True, exist_ok=True)
-            path = self.save_screenshot(name, path=str(self.export_dir))
+            write_text_atomic(path, self.export_screenshot())  # whole or not at all
         except OSError as exc:
             self.notify(f"screenshot failed: {exc}", severity="error", markup=False)
             return
@@ -397,6 +399,7 @@ def run_app(
     # the terminal already restored and nothing said): a stopped engine thread that is inside a
     # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.
     loop = asyncio.new_event_loop()
+    _exit_on_signals(app, loop)
     try:
         result = app.run(loop=loop)
     finally:
@@ -411,3 +414,20 @@ def run_app(
     if app.return_code not in (None, 0):
         return int(app.return_code)
     return int(result or 0)
+
+
+def _exit_on_signals(app: GdvizApp, loop: object) -> None:
+    """SIGTERM, SIGHUP and SIGINT end the app as q does (terminal restored: alternate screen
+    off, cursor shown, mouse reporting off), with the conventional exit code 128 + signal."""
+    import signal
+
+    def stop(signum: int) -> None:
+        app.exit(return_code=128 + signum)
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            try:
+                loop.add_signal_handler(signum, stop, int(signum))  # type: ignore[attr-defined]
+            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+                pass

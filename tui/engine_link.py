@@ -108,6 +108,10 @@ class EngineLink(App[int]):
         for chunk in message.initial:
             self.playback.traces[chunk.run].append(chunk)
         self._set_target(message.target, message.target_label, message.target_note)
+        from gdviz import numba_cache
+
+        while numba_cache.notes:  # a damaged or moved kernel cache, found while warming up
+            self.notify(numba_cache.notes.pop(0), title="kernel cache", severity="warning", timeout=8, markup=False)
 
     def on_target_changed(self, message: TargetChanged) -> None:
         if message.generation == self.generation:

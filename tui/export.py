@@ -14,6 +14,7 @@ from typing import Any
 from gdviz.data import Dataset
 from gdviz.models import Model
 from gdviz.report import finite_or_none, history_document
+from gdviz.safeio import atomic_write, write_text_atomic
 from gdviz.scenario import Scenario
 from gdviz.tui.state import Playback
 
@@ -28,12 +29,13 @@ def export_history(
 ) -> tuple[Path, Path]:
     """Write ``gdviz-<scenario>-history.csv`` and ``.json`` into ``directory``; return both paths.
 
+    Each file is written whole or not at all (a temporary file, then a rename).
+
     ``model`` (the engine's) names the parameters and converts them to original units.
     """
     directory.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = export_paths(scenario.name, directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    with csv_path.open("w", newline="", encoding="utf-8") as f:
+    with atomic_write(csv_path, newline="") as f:
         w = csv.writer(f)
         w.writerow(["run", "step", "epoch", "seconds", "loss", "full_loss", *model.param_names(dataset.feature_names)])
         for info, trace in zip(playback.infos, playback.traces):
@@ -71,5 +73,5 @@ def export_history(
             "forked_at_epoch": info.forked_at,
             "history": history_document(h),
         })  # fmt: skip
-    json_path.write_text(json.dumps(doc, allow_nan=False) + "\n", encoding="utf-8")
+    write_text_atomic(json_path, json.dumps(doc, allow_nan=False) + "\n")
     return csv_path, json_path

@@ -13,6 +13,7 @@ import dataclasses
 import difflib
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,7 +199,7 @@ class _StrList:
             raise _Bad()
         for s in v:
             _no_controls(s)
-        dup = sorted({s for s in v if v.count(s) > 1})
+        dup = sorted(s for s, k in Counter(v).items() if k > 1)  # linear: a list may be long
         if dup:
             raise _Bad(f"{_quoted(dup)} listed twice")
         return tuple(v)

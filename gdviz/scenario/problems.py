@@ -39,6 +39,10 @@ def _section_name(prefix: str) -> str:
 
 
 def _unknown_key(problems: _Problems, prefix: str, key: str, valid: Iterable[str]) -> None:
+    if len(key) > 60:  # a 200,000-character key is named, not printed whole
+        shown = f"{key[:60]}... ({len(key):,} characters)"
+        problems.add(f"{prefix}.{shown}" if prefix else shown, "unknown key (and far longer than any valid key)")
+        return
     path = f"{prefix}.{key}" if prefix else key
     valid = list(valid)
     here = _section_name(prefix)

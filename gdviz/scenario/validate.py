@@ -71,12 +71,17 @@ def _validate_data(raw: Mapping[str, Any], base_dir: Path, problems: _Problems) 
         unknown = [f for f in feats if f not in HOUSE_FEATURES]
         if unknown:
             hints = []
+            if len(unknown) > 8:  # name the first few, count the rest
+                hints_more = f" and {len(unknown) - 8} more"
+                unknown = unknown[:8]
+            else:
+                hints_more = ""
             for f in unknown:
                 near = difflib.get_close_matches(f, HOUSE_FEATURES, n=1, cutoff=0.6)
                 hints.append(f"{_show(f)} (did you mean {_show(near[0])}?)" if near else _show(f))
             problems.add(
                 "data.features",
-                f"got {', '.join(hints)}; the houses source has columns {_quoted(HOUSE_FEATURES)}",
+                f"got {', '.join(hints)}{hints_more}; the houses source has columns {_quoted(HOUSE_FEATURES)}",
             )
             r.pop("features", None)
     if src == "csv":
