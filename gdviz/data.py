@@ -21,12 +21,10 @@ import numpy as np
 from gdviz.datacheck import check_range, check_row_lengths, shown
 from gdviz.errors import DataError
 from gdviz.safeio import MAX_CSV_BYTES, Refused, read_regular
-from gdviz.generators import generate_moons, generate_random
+from gdviz.generators import generate_classes, generate_houses, generate_linear, generate_moons, generate_random
 from gdviz.scenario import HOUSE_FEATURES, Scenario, check_against_data
 
 __all__ = ["Dataset", "build_dataset", "generate_houses", "generate_linear", "generate_classes", "read_csv"]
-
-_DATA_STREAM = 0x6764_6461  # keeps the data's random stream apart from the runs' (same seed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,71 +112,6 @@ class Dataset:
             w_orig = w * (s_y / s)
             b_orig = mu_y + s_y * (b - np.sum(w * (mu / s), axis=-1))
         return np.concatenate([w_orig, np.asarray(b_orig)[..., None]], axis=-1)
-
-
-# =========================================================================================
-# Generators (raw units; standardization happens in build_dataset)
-# =========================================================================================
-
-
-def _rng(seed: int) -> np.random.Generator:
-    return np.random.default_rng([seed, _DATA_STREAM])
-
-
-@np.errstate(over="ignore", invalid="ignore")  # inf from a huge noise: check_range says so
-def generate_houses(n: int, noise: float, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Synthetic house sales: ``({"size_sqft": ..., "bedrooms": ...}, price)`` in dollars.
-
-    Sizes are lognormal around 1,800 sq ft (clipped to 500-5,000, rounded to 10 sq ft);
-    bedrooms (1-6) grow with size; price = 50,000 + 150 * size + 10,000 * bedrooms + noise
-    (normal, sd ``noise`` dollars), rounded to the dollar.
-    """
-    rng = _rng(seed)
-    size = np.round(np.clip(rng.lognormal(np.log(1800.0), 0.35, n), 500.0, 5000.0), -1)
-    bedrooms = np.clip(np.round(1.0 + size / 700.0 + rng.normal(0.0, 0.6, n)), 1.0, 6.0)
-    price = np.round(50_000.0 + 150.0 * size + 10_000.0 * bedrooms + rng.normal(0.0, noise, n))
-    return {"size_sqft": size, "bedrooms": bedrooms}, price
-
-
-@np.errstate(over="ignore", invalid="ignore")  # inf from a huge noise: check_range says so
-def generate_linear(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``X ~ N(0, 1)^(n x d)``, ``y = X w + b + N(0, noise^2)``; returns ``(X, y, [w..., b])``.
-
-    The true weights and intercept are drawn from the seed, rounded to 0.1 so they read well.
-    """
-    rng = _rng(seed)
-    true = np.round(rng.normal(0.0, 1.0, d + 1), 1)
-    X = rng.normal(0.0, 1.0, (n, d))
-    y = X @ true[:d] + true[d] + rng.normal(0.0, noise, n)
-    return X, y, true
-
-
-@np.errstate(over="ignore", invalid="ignore")  # inf from a huge noise: check_range says so
-def generate_classes(n: int, d: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two overlapping classes, half each: cats (label 0) and dogs (label 1).
-
-    For d = 1 and 2 the features are a pet's weight in kg and ear length in cm (dogs are
-    heavier with longer ears, and small dogs overlap with cats, so the classes are not
-    separable and logistic regression has a finite optimum). For d > 2 they are Gaussian
-    blobs whose centres are 2.5 apart along a random direction. ``noise`` scales each
-    class's spread (1 = the default overlap; larger overlaps more).
-    """
-    rng = _rng(seed)
-    y = np.zeros(n)
-    y[rng.permutation(n)[: n // 2]] = 1.0
-    dog = y == 1.0
-    if d <= 2:
-        s = noise
-        weight = np.where(dog, rng.normal(9.0, 3.5 * s, n), rng.normal(4.5, 1.5 * s, n))
-        ears = np.where(dog, rng.normal(9.0, 2.5 * s, n), rng.normal(6.5, 1.2 * s, n))
-        cols = [np.round(np.clip(weight, 0.5, None), 1), np.round(np.clip(ears, 1.0, None), 1)]
-        X = np.column_stack(cols[:d])
-    else:
-        direction = rng.normal(0.0, 1.0, d)
-        direction /= np.linalg.norm(direction)
-        centres = np.where(dog[:, None], 1.25, -1.25) * direction
-        X = centres + rng.normal(0.0, noise, (n, d))
-    return X, y
 
 
 # =========================================================================================
