@@ -194,3 +194,16 @@ def test_bench_model_mlp_prints_one_json_document(capsys):
     assert [(r["impl"], r["batch"], r["runs"]) for r in doc["rows"]] == [
         ("gdviz", 1, 1), ("gdviz", 32, 1), ("gdviz", 64, 1), ("gdviz", 100, 1), ("gdviz", 64, 64)]
     assert all(r["seconds_per_epoch"] > 0 for r in doc["rows"]) and doc["ratios"] == {}
+
+
+def test_check_shows_an_mlp_with_its_own_keys_only():
+    """`gdviz check` on an mlp: no fit_intercept (an MLP always has biases), no empty init,
+    the init_seed it will use (the scenario's seed by default); a linear model keeps its keys."""
+    from gdviz.scenario import scenario_to_dict
+
+    model = scenario_to_dict(load_scenario("mlp_random"))["model"]
+    assert "fit_intercept" not in model and "init" not in model
+    assert model["init_seed"] == load_scenario("mlp_random").seed
+    assert model["hidden"] == [50] and model["activation"] == "relu"
+    linear = scenario_to_dict(load_scenario("houses"))["model"]
+    assert linear["fit_intercept"] is True and linear["init"] == [-1.0, 1.5] and "init_seed" not in linear

@@ -34,6 +34,17 @@ def _section_dict(obj: Any, resolved: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _model_dict(s: Scenario) -> dict[str, Any]:
+    """``[model]`` resolved: keys that apply to its kind only; an mlp's ``init_seed`` filled in
+    (the scenario's seed by default) and ``init`` left out when none was given."""
+    model = _section_dict(s.model, dataclasses.asdict(s.model))
+    if not s.model.init:
+        model.pop("init", None)
+    if s.model.kind == "mlp" and s.model.init_seed is None:
+        model["init_seed"] = s.seed
+    return model
+
+
 def scenario_to_dict(s: Scenario) -> dict[str, Any]:
     """The resolved scenario as plain JSON-able values (for ``gdviz check``).
 
@@ -59,7 +70,7 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         "seed": s.seed,
         "source": str(s.source_path) if s.source_path is not None else None,
         "data": data,
-        "model": _section_dict(s.model, {}),
+        "model": _model_dict(s),
         "runs": runs,
     }
 
