@@ -25,3 +25,11 @@ GRID_MIN_BATCH = 1 << 16
 
 #: Bytes of shared memory a block may use (the portable CUDA limit).
 SHARED_BYTES = 48 * 1024
+
+#: A block keeps its parameters and per-thread sums in shared memory when at least this many
+#: threads (or all it wants, if fewer) fit ``SHARED_BYTES``; else they go to global memory
+#: and the block gets its full ``THREADS_PER_RUN`` (``GRID_THREADS``) threads. 32, a warp:
+#: fewer threads would leave most of each warp idle, which costs more than the slower memory
+#: (see :func:`.gpu_losses.block_plan`). At 48 KiB, 32 threads' 2p + 1 + 32 (p + 1 + w)
+#: float64 fit up to 179 parameters of a linear model (w = 0), fewer for an MLP (w > 0).
+MIN_SHARED_THREADS = 32

@@ -152,12 +152,13 @@ def _finish(r, sh, p, n, hpf, hpi, params, opt_state, istate, fstate, gq, n_poin
 
 @cuda.jit
 def _runs_kernel(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, gq, n_updates, rec_step, rec_params,
-                 rec_loss, out):
+                 rec_loss, out, scratch, in_global):
     """Block ``r`` advances run ``r`` by up to ``n_updates[r]`` updates (many-runs shape).
 
     Thread 0 keeps the run's counters, makes the epoch's order and steps the optimizer; all
     threads share each batch's sums (:func:`.gpu_losses.block_mean`).
-    ``out[r] = (n_done, n_points)``.
+    ``out[r] = (n_done, n_points)``. With ``in_global`` non-zero the block's float64 layout
+    (:mod:`.gpu_losses`) is ``scratch[r]`` in global memory, else dynamic shared memory.
     """
     r = cuda.blockIdx.x
     tid = cuda.threadIdx.x
@@ -166,6 +167,8 @@ def _runs_kernel(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, gq, n_
     p = params.shape[1]
     cap = rec_step.shape[1]
     sh = cuda.shared.array(0, float64)
+    if in_global != 0:
+        sh = scratch[r]
     ctl = cuda.shared.array(3, int64)
     if istate[r, S_DIVERGED] >= 0:
         if tid == 0:
@@ -216,12 +219,14 @@ def _runs_kernel(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, gq, n_
 
 
 @cuda.jit
-def _grid_step(hpf, hpi, params, opt_state, istate, fstate, gq, partials, n, ctl, rec_step, rec_params, rec_loss):
+def _grid_step(hpf, hpi, params, opt_state, istate, fstate, gq, partials, n, ctl, rec_step, rec_params, rec_loss,
+               scratch, in_global):
     """Second pass of one large-batch update of run 0 (one block): add the block sums, step.
 
     ``ctl`` (int64[3], device) is ``(stop, n_done, n_points)``; a stopped run (diverged, or
     its history buffer full) makes every later queued launch a no-op. A full batch has no
-    sample order: its ``S_PERM_EPOCH`` only follows the epochs, as on the CPU.
+    sample order: its ``S_PERM_EPOCH`` only follows the epochs, as on the CPU. The means go
+    to ``scratch[0]`` when ``in_global`` is non-zero, else to shared memory.
     """
     tid = cuda.threadIdx.x
     T = cuda.blockDim.x
@@ -233,6 +238,8 @@ def _grid_step(hpf, hpi, params, opt_state, istate, fstate, gq, partials, n, ctl
             ctl[0] = 1
         return
     sh = cuda.shared.array(0, float64)
+    if in_global != 0:
+        sh = scratch[0]
     p = params.shape[1]
     pos = istate[0, S_POS]
     end = min(pos + hpi[0, I_BATCH], n)

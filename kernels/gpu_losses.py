@@ -7,7 +7,7 @@ of ``X``.
 
 - :func:`block_mean` (a device function): the threads of one block take the rows of a batch in
   turn (thread ``t`` takes rows ``start + t``, ``start + t + T``, ...), each adding into its
-  own float64 sums in shared memory; then thread ``j`` adds column ``j`` over the threads in
+  own float64 sums in shared (or global) memory; then thread ``j`` adds column ``j`` over the threads in
   order. A batch of at most ``T`` rows is therefore summed in data order, exactly as on the
   CPU.
 - :data:`grid_partials` (a kernel): the same over a grid of blocks, grid-stride, each block
@@ -20,6 +20,22 @@ work[T, w]``: ``theta`` the parameters the batch is taken at, ``mean`` the batch
 gradient then mean loss, ``part[t]`` thread ``t``'s running sums (gradient, then the loss in
 column ``p``) and ``work[t]`` its scratch space for the model (``w`` =
 :func:`.models.work_size`, 0 for the linear family). :func:`shared_bytes` gives its size.
+
+Shared or global memory (:func:`block_plan`)
+--------------------------------------------
+That layout grows with ``T * (p + w)``, so 48 KiB hold 4 threads for the 601 parameters of an
+MLP and none beyond about 3,000. The rule: a block keeps it in **shared memory** when at least
+``min(want, config.MIN_SHARED_THREADS)`` threads fit (32 by default: a warp; fewer would
+leave most of each warp idle and the batch's rows crawling through a handful of threads),
+taking the most threads that fit; **else** the same layout, unchanged, lives in a **global**
+float64 device array, one row of :func:`shared_floats` per block (``R`` or ``G`` rows,
+allocated once per device state and reused by every launch), with the full ``want`` threads.
+The kernels only ever see a 1-d float64 array ``sh`` (a shared array or that row), so both
+variants run the same code, add the same numbers in the same order, and give bit-identical
+results. Global memory is slower per access (cached in L1/L2; ``part[t]`` rows are not
+coalesced across threads) but keeps every thread busy; not yet timed on a GPU. The only
+limit left is device memory: ``R * shared_floats(p, T, w)`` floats that do not fit make the
+allocation fail, which the engine reports and continues on the CPU.
 """
 
 from __future__ import annotations
@@ -44,25 +60,28 @@ def shared_bytes(p: int, T: int, w: int = 0) -> int:
     return 8 * shared_floats(p, T, w)
 
 
-def threads_for(p: int, want: int, w: int = 0) -> int:
-    """The largest power of two ``<= want`` whose shared memory fits ``config.SHARED_BYTES``.
+def block_plan(p: int, want: int, w: int = 0) -> tuple[int, bool]:
+    """``(T, in_global)``: threads per block and where the block's sums live (see module doc).
 
-    Raises
-    ------
-    ValueError
-        When even one thread per block does not fit (thousands of parameters).
+    ``T`` is a power of two ``<= want``. Shared memory (``in_global`` false) when at least
+    ``min(want, config.MIN_SHARED_THREADS)`` threads fit ``config.SHARED_BYTES``, with the most
+    that fit; else global memory with the full power of two ``<= want``. Read at call time.
     """
-    T = 1
-    while T * 2 <= want:
-        T *= 2
+    top = 1
+    while top * 2 <= want:
+        top *= 2
+    T = top
     while T > 1 and shared_bytes(p, T, w) > config.SHARED_BYTES:
         T //= 2
-    if shared_bytes(p, T, w) > config.SHARED_BYTES:
-        raise ValueError(
-            f"{p} parameters need {shared_bytes(p, 1, w)} bytes of shared memory per block, more than "
-            f"{config.SHARED_BYTES}; use the CPU target for this many features"
-        )
-    return T
+    if shared_bytes(p, T, w) <= config.SHARED_BYTES and T >= min(top, config.MIN_SHARED_THREADS):
+        return T, False
+    return top, True
+
+
+def launch_shared_bytes(p: int, T: int, w: int, in_global: bool) -> int:
+    """Dynamic shared memory to launch with: :func:`shared_bytes`, or 0 when the block's
+    layout is in global memory."""
+    return 0 if in_global else shared_bytes(p, T, w)
 
 
 @cuda.jit(device=True)
@@ -120,7 +139,7 @@ def block_mean(X, y, rows, use_rows, start, end, hpi, sh, tid, T):
 
 
 @cuda.jit
-def grid_partials(X, y, rows, use_rows, params, hpi, start_from, B, stop, partials):
+def grid_partials(X, y, rows, use_rows, params, hpi, start_from, B, stop, partials, scratch, in_global):
     """Per-block sums of loss and gradient over one batch, grid-stride (first pass).
 
     The batch is ``rows[pos : min(pos + B, n)]`` (or those row numbers when ``use_rows`` is
@@ -129,7 +148,8 @@ def grid_partials(X, y, rows, use_rows, params, hpi, start_from, B, stop, partia
     parameters and ``hpi`` (int64[HPI_SIZE]) its integer hyperparameters (the model).
     Block ``b`` writes its (unscaled) sums to ``partials[b, :]``: the gradient in columns
     ``0..p-1``, the loss in column ``p``. Nothing is done when ``stop[0] != 0`` (the run
-    stopped earlier in the queue).
+    stopped earlier in the queue). With ``in_global`` non-zero, block ``b`` keeps its layout in
+    ``scratch[b]`` (float64[G, shared_floats]) instead of shared memory.
     """
     if stop[0] != 0:
         return
@@ -140,6 +160,8 @@ def grid_partials(X, y, rows, use_rows, params, hpi, start_from, B, stop, partia
     n = X.shape[0]
     p = params.shape[0]
     sh = cuda.shared.array(0, float64)
+    if in_global != 0:
+        sh = scratch[b]
     for j in range(tid, p, T):
         sh[j] = float(params[j])
     cuda.syncthreads()

@@ -18,7 +18,7 @@ from numba import cuda
 from . import config
 from .descent import Chunk
 from .gpu_descent import _grid_step, _launching, _runs_kernel
-from .gpu_losses import grid_blocks, grid_partials, shared_bytes, threads_for
+from .gpu_losses import block_plan, grid_blocks, grid_partials, launch_shared_bytes, shared_floats
 from .layout import (
     FSTATE_SIZE,
     HPI_SIZE,
@@ -112,6 +112,7 @@ class _DeviceState:
         self.istate, self.fstate = cuda.to_device(state.istate), cuda.to_device(state.fstate)
         self.gq = cuda.device_array((self.R, self.p), self.dtype)
         self._rec: dict[int, tuple] = {}
+        self._scratch = None
         #: Kernel launches made so far, by kernel name; ``launches`` is their total.
         self.launches_by_kernel: Counter[str] = Counter()
 
@@ -126,6 +127,16 @@ class _DeviceState:
             self._rec = {cap: (cuda.device_array((R, cap), np.int64), cuda.device_array((R, cap, p), self.dtype),
                                cuda.device_array((R, cap), np.float64))}
         return self._rec[cap]
+
+    def _global_scratch(self, blocks: int, T: int, in_global: bool):
+        """The blocks' float64 layouts in global memory (``blocks`` rows of
+        :func:`.gpu_losses.shared_floats`), allocated on first use and reused by every launch;
+        a 1x1 placeholder when the blocks use shared memory."""
+        shape = (blocks, shared_floats(self.p, T, self.work)) if in_global else (1, 1)
+        if self._scratch is None or self._scratch.shape != shape:
+            self._scratch = None  # free the old one first
+            self._scratch = cuda.device_array(shape, np.float64)
+        return self._scratch
 
     def _empty_chunk(self, cap: int) -> Chunk:
         R, p = self.R, self.p
@@ -193,13 +204,14 @@ class GpuRuns(_DeviceState):
         if not todo.any():
             return self._empty_chunk(cap)
         rec = self._records(cap)
-        T = threads_for(self.p, config.THREADS_PER_RUN, self.work)
+        T, in_global = block_plan(self.p, config.THREADS_PER_RUN, self.work)
+        scratch = self._global_scratch(self.R, T, in_global)
         d_todo = cuda.to_device(todo)
         with _launching():
             t0 = time.perf_counter()
-            _runs_kernel[self.R, T, 0, shared_bytes(self.p, T, self.work)](
+            _runs_kernel[self.R, T, 0, launch_shared_bytes(self.p, T, self.work, in_global)](
                 self.X, self.y, self.hpf, self.hpi, self.params, self.opt_state, self.perm, self.istate,
-                self.fstate, self.gq, d_todo, *rec, self.out,
+                self.fstate, self.gq, d_todo, *rec, self.out, scratch, int(in_global),
             )  # fmt: skip
             self.launches_by_kernel["_runs_kernel"] += 1
             out = self.out.copy_to_host()  # synchronises
@@ -247,8 +259,9 @@ class GpuRun(_DeviceState):
         self.perm = cuda.to_device(self.perm_host) if self.use_perm else cuda.to_device(np.zeros(1, np.int64))
         self.perm_epoch = int(state.istate[0, S_PERM_EPOCH])  # the epoch perm_host holds (-1: none yet)
         self.ctl = cuda.device_array(3, np.int64)
-        self.T = threads_for(self.p, config.GRID_THREADS, self.work)
+        self.T, self.in_global = block_plan(self.p, config.GRID_THREADS, self.work)
         self.G = grid_blocks(self.B, self.T)
+        self.scratch = self._global_scratch(self.G, self.T, self.in_global)
         self.partials = cuda.device_array((self.G, self.p + 1), np.float64)
         self.pos_view = self.istate.reshape(ISTATE_SIZE)[S_POS : S_POS + 1]  # read on the device
 
@@ -272,7 +285,8 @@ class GpuRun(_DeviceState):
         h = self.hpi_host[0]
         n, B, p = self.n, self.B, self.p
         self.ctl.copy_to_device(np.zeros(3, np.int64))
-        sh = shared_bytes(p, self.T, self.work)
+        sh = launch_shared_bytes(p, self.T, self.work, self.in_global)
+        scratch, in_global = self.scratch, int(self.in_global)
         hpi_row = self.hpi.reshape(HPI_SIZE)
         params_row = self.params.reshape(p)
         planned = 0
@@ -297,11 +311,11 @@ class GpuRun(_DeviceState):
                 for _ in range(k):
                     grid_partials[self.G, self.T, 0, sh](
                         self.X, self.y, self.perm, int(self.use_perm), params_row, hpi_row, self.pos_view, B,
-                        self.ctl, self.partials,
+                        self.ctl, self.partials, scratch, in_global,
                     )  # fmt: skip
                     _grid_step[1, self.T, 0, sh](
                         self.hpf, self.hpi, self.params, self.opt_state, self.istate, self.fstate, self.gq,
-                        self.partials, n, self.ctl, *rec,
+                        self.partials, n, self.ctl, *rec, scratch, in_global,
                     )  # fmt: skip
                 self.launches_by_kernel["grid_partials"] += k
                 self.launches_by_kernel["_grid_step"] += k

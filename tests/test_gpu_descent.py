@@ -34,6 +34,13 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(config, "GRID_BLOCKS", 2)
 
 
+def in_memory(memory: str, monkeypatch) -> None:
+    """``"global"``: shared memory patched too small for even one thread's sums, so that the
+    blocks keep them in global memory (gpu_losses.block_plan)."""
+    if memory == "global":
+        monkeypatch.setattr(config, "SHARED_BYTES", 64)
+
+
 def tol(dtype) -> dict:
     return {"rtol": G.FLOAT64_RTOL, "atol": 1e-12} if dtype == np.float64 else {"rtol": G.FLOAT32_RTOL, "atol": 2e-5}
 
@@ -77,12 +84,13 @@ def assert_matches_cpu(got, cpu_got, state, r, cpu_run, dtype, exact):
     np.testing.assert_allclose(state.fstate[r], cpu_run.fstate, **tol(dtype))
 
 
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("dtype", "memory"), [(np.float64, "shared"), (np.float32, "shared"), (np.float64, "global")])
 @pytest.mark.parametrize("model", ["linear", "logistic"])
-def test_many_runs_in_one_launch_match_the_cpu_kernel(model, dtype):
+def test_many_runs_in_one_launch_match_the_cpu_kernel(model, dtype, memory, monkeypatch):
     """One block per run: every optimizer, batch sizes below, at and above the block size,
     schedules, learning rates and seeds; bit-identical to the CPU where a batch fits in one
-    block."""
+    block, with the blocks' sums in shared or in global memory."""
+    in_memory(memory, monkeypatch)
     n, n_updates = 13, 16
     X, y = make_data(3, n, 2, model, dtype)
     batches = [1, 3, 4, 6, 13]
@@ -96,6 +104,7 @@ def test_many_runs_in_one_launch_match_the_cpu_kernel(model, dtype):
     dev = s.device()
     chunk = dev.advance(n_updates, n_updates + 2)
     assert dev.launches == 1
+    assert (dev._scratch.shape[0] == len(configs)) == (memory == "global")
     state = s.pulled(dev)
     for r, (cpu, (_, hpf, hpi)) in enumerate(zip(s.cpu, configs)):
         cpu_got = cpu.advance(n_updates)
@@ -105,8 +114,11 @@ def test_many_runs_in_one_launch_match_the_cpu_kernel(model, dtype):
 
 @pytest.mark.parametrize("model", ["linear", "logistic"])
 @pytest.mark.parametrize("B", [5, 17])  # a mini-batch over 2 blocks, and the full batch
-def test_grid_wide_reduction_matches_the_cpu_kernel(model, B):
-    """One run, each update a grid-wide reduction; drop_last and a schedule included."""
+@pytest.mark.parametrize("memory", ["shared", "global"])
+def test_grid_wide_reduction_matches_the_cpu_kernel(model, B, memory, monkeypatch):
+    """One run, each update a grid-wide reduction; drop_last and a schedule included; the
+    blocks' sums in shared or in global memory."""
+    in_memory(memory, monkeypatch)
     n, n_updates = 17, 9
     X, y = make_data(4, n, 3, model, np.float64)
     opt = OPT_BY_NAME["adam"]
@@ -114,6 +126,7 @@ def test_grid_wide_reduction_matches_the_cpu_kernel(model, B):
                      gamma=0.9)
     s = Stack(X, y, [(opt, hpf, hpi)])
     dev = s.device(grid=True)
+    assert dev.in_global == (memory == "global")
     chunk = dev.advance(n_updates, n_updates + 2)
     assert dev.launches_by_kernel == {"grid_partials": n_updates, "_grid_step": n_updates}
     cpu_got = s.cpu[0].advance(n_updates)
