@@ -319,10 +319,17 @@ class Engine:
 
     # --- the CUDA target ------------------------------------------------------------------------
     def _device_bytes(self) -> int:
-        """Device memory the GPU target would take: X and y per dtype, and each run's order."""
+        """Device memory the GPU target would take: X and y per dtype, each run's order, and
+        the blocks' sums where they live in global memory (large models; ``gpu_losses.block_plan``)."""
         dtypes = {run.params.dtype for run in self.runs}
         data = sum(self.n * (self.d + 1) * np.dtype(dt).itemsize for dt in dtypes)
-        return int(data + 8 * self.n * len(self.runs) + (1 << 20))
+        try:  # the blocks' sums of a large model live in global memory
+            from gdviz.kernels.gpu_losses import global_bytes
+
+            scratch = global_bytes(len(self.runs), self.p, self.runs[0].hpi, self.d) if self.runs else 0
+        except Exception:  # noqa: BLE001 - no CUDA support to ask: the estimate without it
+            scratch = 0
+        return int(data + 8 * self.n * len(self.runs) + scratch + (1 << 20))
 
     def _gpu_advance(self, group: Group, n_up: np.ndarray, cap: int) -> K.Chunk | None:
         """Advance ``group`` on the GPU (one launch for all its runs); None after falling back

@@ -45,7 +45,7 @@ import math
 from numba import cuda, float64
 
 from . import config
-from .models import describe, n_params, row_loss_grad, work_size
+from .models import describe, n_params, row_loss_grad, work_floats, work_size
 
 
 def shared_floats(p: int, T: int, w: int = 0) -> int:
@@ -76,6 +76,14 @@ def block_plan(p: int, want: int, w: int = 0) -> tuple[int, bool]:
     if shared_bytes(p, T, w) <= config.SHARED_BYTES and T >= min(top, config.MIN_SHARED_THREADS):
         return T, False
     return top, True
+
+
+def global_bytes(R: int, p: int, hpi, d: int) -> int:  # type: ignore[no-untyped-def]
+    """Device bytes of the global-memory block layouts of ``R`` runs of the model in ``hpi``
+    (0 when :func:`block_plan` keeps them in shared memory), for the engine's memory check."""
+    w = int(work_floats(describe(hpi), d))
+    T, in_global = block_plan(p, config.THREADS_PER_RUN, w)
+    return R * (2 * p + 1 + T * (p + 1 + w)) * 8 if in_global else 0
 
 
 def launch_shared_bytes(p: int, T: int, w: int, in_global: bool) -> int:

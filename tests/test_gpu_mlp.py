@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gdviz.kernels import RunBatch, advance_batch, config
 from gdviz.kernels.gpu_losses import block_plan, shared_bytes
-from test_kernels_mlp import NETS, new_net_runs
 from kernel_setup import OPT_BY_NAME, OPTS_ONE_EACH
+from test_kernels_mlp import NETS, new_net_runs
 
 G = pytest.importorskip("gdviz.kernels.gpu_descent")
 
@@ -112,3 +111,24 @@ def test_the_grid_wide_reduction_in_global_memory_matches_shared_memory(monkeypa
     cpu = RunBatch(*(a.copy() for a in state))
     advance_batch(X, y, cpu, 5)
     np.testing.assert_allclose(pulled(state, dev).params, cpu.params, rtol=G.FLOAT64_RTOL, atol=1e-12)
+
+
+def test_the_engine_counts_global_block_layouts_in_the_device_memory_it_needs(monkeypatch):
+    """A model whose blocks' sums live in global memory needs R x (2p + 1 + T(p + 1 + w)) x 8
+    bytes more on the device; the engine's estimate for `auto` includes them."""
+    monkeypatch.setattr(config, "SHARED_BYTES", 64)  # 601 parameters: global at any block size
+    from gdviz.kernels.gpu_losses import block_plan, global_bytes
+    from gdviz.kernels.models import describe, work_floats
+
+    from gdviz.data import build_dataset
+    from gdviz.engine import Engine
+    from gdviz.scenario import load_scenario
+
+    scenario = load_scenario("mlp_random")
+    engine = Engine(scenario, build_dataset(scenario))
+    w = int(work_floats(describe(engine.runs[0].hpi), engine.d))  # the MLP's activations per row
+    T, in_global = block_plan(engine.p, config.THREADS_PER_RUN, w)
+    extra = global_bytes(len(engine.runs), engine.p, engine.runs[0].hpi, engine.d)
+    assert w > 0 and in_global and extra == len(engine.runs) * (2 * engine.p + 1 + T * (engine.p + 1 + w)) * 8
+    data = engine.n * (engine.d + 1) * 8 + 8 * engine.n * len(engine.runs) + (1 << 20)
+    assert engine._device_bytes() == data + extra
