@@ -12,6 +12,8 @@ import os
 if os.environ.get("GDVIZ_REAL_CUDA") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
+import asyncio
+import inspect
 from pathlib import Path
 
 import pytest
@@ -31,3 +33,14 @@ def make_engine(text: str, tmp_path: Path | None = None, **kwargs) -> Engine:
 @pytest.fixture
 def engine_factory(tmp_path):
     return lambda text, **kw: make_engine(text, tmp_path, **kw)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Run ``async def`` tests (the Textual Pilot tests) with ``asyncio.run``: no
+    pytest-asyncio plugin needed, and one place instead of a wrapper in every test module."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+    asyncio.run(pyfuncitem.obj(**args))
+    return True

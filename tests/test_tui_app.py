@@ -6,9 +6,6 @@ with the clock part-way, so each key's effect is deterministic; a few run the li
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 import json
 
 import numpy as np
@@ -443,17 +440,3 @@ async def test_no_color_draws_contours_markers_and_line_styles(houses, monkeypat
         await pilot.press("x", "l", "space")
         await pilot.pause(0.1)
 
-
-def _sync(fn):
-    """Run an async test with asyncio.run (no pytest-asyncio plugin needed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-for _name, _fn in list(globals().items()):
-    if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
-        globals()[_name] = _sync(_fn)

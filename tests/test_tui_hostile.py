@@ -3,9 +3,6 @@ markup are shown as they are, and never crash the app."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 from pathlib import Path
 
 from gdviz.data import build_dataset
@@ -82,17 +79,3 @@ async def test_the_fork_form_names_the_run_literally(tmp_path):
         first = app.screen.query("Static").first()
         assert "x[/]" in str(first.render())
 
-
-def _sync(fn):
-    """Run an async test with asyncio.run (no pytest-asyncio plugin needed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-for _name, _fn in list(globals().items()):
-    if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
-        globals()[_name] = _sync(_fn)

@@ -3,9 +3,6 @@ description, export with the flat parameter names, a fork, and the live worker."
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 import json
 
 import pytest
@@ -101,17 +98,3 @@ async def test_the_live_app_trains_an_mlp(moons):
         await pilot.press("q")
     assert app.return_code == 0
 
-
-def _sync(fn):
-    """Run an async test with asyncio.run (no pytest-asyncio plugin needed), as test_tui_app."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-for _name, _fn in list(globals().items()):
-    if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
-        globals()[_name] = _sync(_fn)

@@ -6,9 +6,6 @@ mounted alone in a tiny host App and handed a view value.
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import inspect
 from types import SimpleNamespace
 
 import numpy as np
@@ -268,20 +265,6 @@ async def test_the_status_line_draws_its_text():
         await pilot.pause()
         assert lines_of(line)[0].startswith("houses · n=200 d=1 · cpu")
 
-
-def _sync(fn):
-    """Run an async test with asyncio.run (no pytest-asyncio plugin needed)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        return asyncio.run(fn(*args, **kwargs))
-
-    return wrapper
-
-
-for _name, _fn in list(globals().items()):
-    if _name.startswith("test_") and inspect.iscoroutinefunction(_fn):
-        globals()[_name] = _sync(_fn)
 
 
 def test_a_label_too_long_for_its_room_is_shortened_by_what_it_says():
