@@ -19,7 +19,7 @@ This module imports NumPy only; the kernels are imported when a loss is evaluate
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,6 +55,9 @@ class LinearFamily:
     kind: str
     d: int
     fit_intercept: bool = True
+    #: ``|[x_i, 1]|^2`` of the last ``X`` asked about (the engine asks about the same data
+    #: after every chunk): ``(X, row_norm2)``.
+    _norms: list = field(default_factory=list, compare=False, repr=False)
 
     # --- shape -----------------------------------------------------------------------------
     @property
@@ -133,6 +136,11 @@ class LinearFamily:
             Z += thetas[:, self.d : self.d + 1]
         return Z
 
+    def _row_norm2(self, X: np.ndarray) -> np.ndarray:
+        if not self._norms or self._norms[0] is not X:
+            self._norms[:] = [X, np.einsum("ij,ij->i", X, X) + float(self.fit_intercept)]
+        return self._norms[1]
+
     def example_gradient_stats(self, X: np.ndarray, y: np.ndarray, thetas: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Full gradient and mean squared per-example gradient norm at each row of ``thetas``.
 
@@ -153,7 +161,7 @@ class LinearFamily:
             G[:, : self.d] = coef @ X / n
             if self.fit_intercept:
                 G[:, self.d] = coef.mean(axis=1)
-            row_norm2 = np.einsum("ij,ij->i", X, X) + float(self.fit_intercept)
+            row_norm2 = self._row_norm2(X)
             M = (coef * coef) @ row_norm2 / n
         return G, M
 
