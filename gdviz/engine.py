@@ -28,7 +28,7 @@ from gdviz.models import Model, model_of
 from gdviz.numba_cache import guard_against_damage
 from gdviz.runfacts import method_name, run_facts
 from gdviz.runs import Group, Run, RunSummary, summarize
-from gdviz.scenario import RunSpec, Scenario
+from gdviz.scenario import RunSpec, Scenario, TrainSpec
 
 __all__ = ["Engine", "Run", "RunSummary", "method_name", "warm_up"]
 
@@ -133,14 +133,20 @@ class Engine(CudaTarget):
         total = facts.updates_per_epoch * int(t.epochs) if total_updates is None else total_updates
         stride = max(1, math.ceil(total / self.max_points))
         expected_points = total // stride + math.ceil(total / facts.updates_per_epoch) + 1
-        state = L.new_state(1, self.n, self.p, _dtype(t.dtype))
-        hyper = {k: getattr(t, k) for k in (*L.FLOAT_KEYS, *L.INT_KEYS, "betas") if hasattr(t, k)}
-        L.set_run(state, 0, params=self.init, initial_accumulator_value=t.initial_accumulator_value,
-                  **hyper, **self.model.kernel_settings(), batch=facts.batch, seed=spec.seed, stride=stride,
-                  blowup=BLOWUP_FACTOR * max(self.initial_loss, 1e-3))  # fmt: skip
+        state = self.new_run_state(t, facts.batch, spec.seed, stride)
         return Run(index=index, spec=spec, facts=facts, total_updates=total, stride=stride,
                    noise_every=max(1, math.ceil(expected_points / self.noise_points)), state=state,
                    history=History(self.p))  # fmt: skip
+
+    def new_run_state(self, t: TrainSpec, batch: int, seed: int, stride: int) -> L.RunBatch:
+        """A fresh run (a batch of one) of the ``[train]`` settings ``t`` at the initial
+        parameters: what a run of the scenario, a sweep's cell or a fork starts from."""
+        state = L.new_state(1, self.n, self.p, _dtype(t.dtype))
+        hyper = {k: getattr(t, k) for k in (*L.FLOAT_KEYS, *L.INT_KEYS, "betas") if hasattr(t, k)}
+        L.set_run(state, 0, params=self.init, initial_accumulator_value=t.initial_accumulator_value,
+                  **hyper, **self.model.kernel_settings(), batch=batch, seed=seed, stride=stride,
+                  blowup=BLOWUP_FACTOR * max(self.initial_loss, 1e-3))  # fmt: skip
+        return state
 
     def _regroup(self) -> None:
         """Stack the runs' states into one RunBatch per dtype and point each run at its row."""

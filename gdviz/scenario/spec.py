@@ -231,6 +231,8 @@ class Scenario:
     data: DataSpec
     model: ModelSpec
     runs: tuple[RunSpec, ...]
+    #: ``[sweep]`` resolved (a :class:`gdviz.scenario.sweep.SweepSpec`), None without one.
+    sweep: Any = None
 
     @property
     def label(self) -> str:
@@ -246,6 +248,7 @@ _TOP_KEYS: dict[str, _Key] = {
     "model": _Key(_Str(), None),
     "train": _Key(_Str(), None),
     "runs": _Key(_Str()),
+    "sweep": _Key(_Str(), None),  # a table: checked by gdviz.scenario.sweep
 }
 _SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 _RUN_KEYS = {**_schema(RunSpec), **_schema(TrainSpec)}
