@@ -174,6 +174,18 @@ def test_bundled_sweep_story_is_the_measured_one(bundled):
         assert quoted in text, (quoted, text)
 
 
+def test_bundled_logistic_sweep_story_is_the_measured_one():
+    scenario = load_scenario("sweep_cats")
+    result = SweepRunner(scenario, build_dataset(scenario)).run_to_end()
+    best = {b.batch: b for b in result.best}
+    text = scenario.description
+    assert len(result.cells) == 600 and best[1].steps_to_target == 80 and best[1000].steps_to_target == 5
+    b_crit, b_simple = round(result.fit.b_crit), round(result.b_simple_at_target)
+    assert b_simple > 10 * b_crit  # the noise scale does not predict B_crit here, as the description says
+    for quoted in (f"B_crit ≈ {b_crit}", f"B_simple ≈ {b_simple}", "from 80 at batch 1 to 5 for the full batch"):
+        assert quoted in text, (quoted, text)
+
+
 def test_b_simple_agrees_with_a_monte_carlo_estimate(bundled):
     """tr(Sigma)/|G|^2 from 10,000 sampled batches of 16 (with replacement) within 5%."""
     scenario, dataset, result = bundled

@@ -35,8 +35,10 @@ from gdviz.runfacts import run_facts
 from gdviz.scenario import Scenario
 from gdviz.sweep.result import DIVERGED, NOT_REACHED, REACHED, Cell, CellResult, SweepResult, summarize_cells
 
-#: A cell's recorded points are at most 1/RESOLUTION of its steps apart (1.6 %).
-RESOLUTION = 64
+#: A cell's recorded points are at most 1/RESOLUTION of its steps apart (3 %). Each point
+#: costs a full-dataset loss (a pass over the data, but for linear regression's closed form),
+#: so a finer resolution costs more than the training itself on long cells.
+RESOLUTION = 32
 #: Kernel slots: runs advanced together per call (bounds memory: each holds an order of n rows).
 SLOTS = 256
 #: History points a slot may record per round (the kernel stops a run early when they run out).
@@ -113,6 +115,7 @@ class SweepRunner:
         self.results: list[CellResult] = []
         self.seconds = 0.0  # wall time of the rounds
         self._threads = _threads()
+        self._pool = None
         for r in range(self.slots):
             self._fill(r)
 
@@ -204,7 +207,7 @@ class SweepRunner:
         mask = np.arange(cap)[None, :] < k[:, None]
         losses = np.full(mask.shape, np.inf)
         if mask.any():
-            losses[mask] = self.engine.full_loss(chunk.params[mask].astype(np.float64))
+            losses[mask] = self._full_loss(chunk.params[mask].astype(np.float64))
         target = self.spec.target_loss
         with np.errstate(invalid="ignore"):
             hit = mask & (losses <= target)
@@ -237,6 +240,20 @@ class SweepRunner:
             self._fill(r)
         self.results.extend(ended)
         return ended
+
+    def _full_loss(self, thetas: np.ndarray) -> np.ndarray:
+        """The engine's full loss at many points, split over the cores in Python threads: the
+        loss kernel is serial and releases the GIL (Numba's own threads must not be entered
+        from two threads at once, and the sweep screen's worker may be computing a trace)."""
+        parts = min(self._threads, max(1, len(thetas) // 64))
+        if parts == 1 or self.engine.model.kind == "linear":  # linear: a closed form, cheap
+            return self.engine.full_loss(thetas)
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(parts, thread_name_prefix="gdviz-sweep-loss")
+        pieces = np.array_split(thetas, parts)
+        return np.concatenate(list(self._pool.map(self.engine.full_loss, pieces)))
 
     def run_to_end(self, seconds: float = ROUND_SECONDS) -> SweepResult:
         while not self.done:
