@@ -74,6 +74,7 @@ def summary_table(engine: Engine) -> Table:
         ("final loss", "right"),
         ("epochs to target", "right"),
         ("gradient noise", "right"),
+        ("B_simple", "right"),
         ("diverged", "left"),
     ):
         table.add_column(col, justify=justify, no_wrap=col != "run")  # type: ignore[arg-type]
@@ -94,6 +95,7 @@ def summary_table(engine: Engine) -> Table:
             format_number(s.final_loss),
             to_target,
             format_number(s.gradient_noise, 3),
+            format_number(s.b_simple, 3),
             Text(f"at step {s.diverged_step}", style="red") if s.diverged else "no",
         )
     return table
@@ -122,6 +124,7 @@ def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
         "seconds_to_target": finite_or_none(s.seconds_to_target),
         "seconds_per_epoch": finite_or_none(s.seconds_per_epoch),
         "gradient_noise": finite_or_none(s.gradient_noise),
+        "b_simple": finite_or_none(s.b_simple),
         "history": history_document(h),
     }
 
@@ -134,6 +137,7 @@ def history_document(h: History) -> dict[str, Any]:
         "seconds": finite_or_none(h.seconds),
         "loss": finite_or_none(h.loss),
         "full_loss": finite_or_none(h.full_loss),
+        "b_simple": finite_or_none(h.b_simple),
         "params": finite_or_none(h.params),
     }
 

@@ -22,7 +22,7 @@ from gdviz.errors import ScenarioError
 from gdviz.kernels import layout as L
 from gdviz.scenario import load_scenario, parse_scenario
 from gdviz.sweep import runner as sweep_runner
-from gdviz.sweep.cells import b_simple_at, cell_scenario, cell_trace
+from gdviz.sweep.cells import cell_scenario, cell_trace
 from gdviz.sweep.result import DIVERGED, NOT_REACHED, REACHED, fit_mccandlish
 from gdviz.sweep.runner import SweepRunner
 from hostile import gdviz, only_json
@@ -204,7 +204,7 @@ def test_b_simple_agrees_with_a_monte_carlo_estimate(bundled):
     g_batches = per_example[idx].mean(axis=1)
     noise = np.mean(np.sum((g_batches - G[0]) ** 2, axis=1))  # E|g_B - G|^2 = tr(Sigma) / B
     mc = B * noise / float(G[0] @ G[0])
-    assert b_simple_at(engine, theta[None, :])[0] == pytest.approx(mc, rel=0.05)
+    assert engine.b_simple(theta)[0] == pytest.approx(mc, rel=0.05)
 
 
 def test_cell_trace_gives_b_simple_along_training(bundled):
@@ -216,6 +216,26 @@ def test_cell_trace_gives_b_simple_along_training(bundled):
     assert trace.b_simple_at_target is not None and np.all(np.isfinite(trace.b_simple))
     # the noise scale grows as the loss falls (|G| shrinks faster than the spread)
     assert trace.b_simple[-1] > 3 * trace.b_simple[0]
+
+
+def test_b_simple_is_in_every_runs_history_the_table_and_the_json():
+    """B_simple at the engine's noise points, full batch included (it does not depend on the
+    run's batch); the JSON's last value is the summary's."""
+    r = gdviz("run", "houses", "--json")
+    assert r.code == 0, r.err
+    doc = only_json(r.out)
+    scenario = load_scenario("houses")
+    engine = Engine(scenario, build_dataset(scenario))
+    engine.run_to_end()
+    for run, rd in zip(engine.runs, doc["runs"], strict=True):
+        h = run.history
+        at = np.flatnonzero(~np.isnan(h.b_simple))
+        assert len(at) >= 16 and at[0] == 0 and at[-1] == len(h) - 1
+        np.testing.assert_allclose(h.b_simple[at], engine.b_simple(h.params[at]), rtol=1e-12)
+        assert rd["b_simple"] == pytest.approx(h.b_simple[at[-1]], rel=1e-12)
+        assert len(rd["history"]["b_simple"]) == len(rd["history"]["step"])
+    r2 = gdviz("run", "houses", "--headless")
+    assert "B_simple" in r2.out
 
 
 # --- no cell at the target; memory; bad input -------------------------------------------------------

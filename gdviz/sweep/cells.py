@@ -48,16 +48,6 @@ class Trace:
     b_simple_at_target: float | None
 
 
-def b_simple_at(engine: Engine, thetas: np.ndarray) -> np.ndarray:
-    """``tr(Sigma) / |G|^2`` (per-example gradient covariance over the squared full gradient)
-    at each row of ``thetas``; ``inf`` where the gradient is zero."""
-    X, y = engine.data(np.float64)
-    G, M = engine.model.example_gradient_stats(X, y, np.atleast_2d(thetas))
-    g2 = np.einsum("ij,ij->i", G, G)
-    with np.errstate(all="ignore"):
-        return np.where(g2 > 0, np.maximum(M - g2, 0.0) / g2, np.inf)
-
-
 def cell_trace(scenario: Scenario, dataset: Dataset, b_index: int, lr_index: int, seed_index: int = 0,
                steps: int | None = None, points: int = 200) -> Trace:
     """Train one seed of a cell alone for about ``steps`` updates (whole epochs; by default
@@ -75,7 +65,7 @@ def cell_trace(scenario: Scenario, dataset: Dataset, b_index: int, lr_index: int
     engine = Engine(one, dataset, max_points=points)
     engine.run_to_end()
     h = engine.runs[0].history
-    bs = b_simple_at(engine, h.params)
+    bs = engine.b_simple(h.params)
     hit = np.flatnonzero(h.full_loss <= spec.target_loss)
     at = float(bs[hit[0]]) if len(hit) else None
     return Trace(np.asarray(h.step), np.asarray(h.full_loss), bs, spec.target_loss, at)

@@ -261,18 +261,10 @@ class SweepRunner:
         return self.result()
 
     # --- results -----------------------------------------------------------------------------
-    def b_simple(self, thetas: np.ndarray) -> np.ndarray:
-        """The gradient noise scale ``tr(Sigma) / |G|^2`` at each row of ``thetas`` (float64[k, p])."""
-        X, y = self.engine.data(np.float64)
-        G, M = self.engine.model.example_gradient_stats(X, y, np.atleast_2d(thetas))
-        g2 = np.einsum("ij,ij->i", G, G)
-        with np.errstate(all="ignore"):
-            return np.where(g2 > 0, np.maximum(M - g2, 0.0) / g2, np.inf)
-
     def result(self) -> SweepResult:
         s = self.spec
         return summarize_cells(
             scenario=self.scenario.name, sweep=s.as_dict(), n=self.n, shape=self.shape, batches=self.batches,
             batch_sizes=list(s.batch_sizes), learning_rates=list(s.learning_rates), results=list(self.results),
-            b_simple=self.b_simple, seconds=self.seconds, total_cells=len(self.cells),
+            b_simple=self.engine.b_simple, seconds=self.seconds, total_cells=len(self.cells),
         )  # fmt: skip
