@@ -335,3 +335,15 @@ def test_sweep_section_shows_in_check_resolved():
     r = gdviz("check", "sweep_synthetic")
     assert r.code == 0 and '"max_epochs": 200' in r.out
     assert dataclasses.replace(scenario.sweep.base).learning_rate == lrs[0]
+
+
+def test_a_subset_of_cells_gives_the_same_cells_as_the_whole_sweep(small):
+    """What a task of a distributed sweep runs: any subset, in any slots, gives its cells' figures."""
+    scenario, dataset, whole = small
+    by_index = {r.cell.index: r for r in whole.cells}
+    subset = sorted(by_index)[5::7]
+    part = SweepRunner(scenario, dataset, slots=2, only=subset).run_to_end()
+    assert sorted(r.cell.index for r in part.cells) == subset
+    for r in part.cells:
+        w = by_index[r.cell.index]
+        assert (r.status, r.steps_to_target, r.steps, r.final_loss) == (w.status, w.steps_to_target, w.steps, w.final_loss)

@@ -65,9 +65,14 @@ class SweepRunner:
     ``ROUND_SECONDS``), or :meth:`run_to_end`; :meth:`result` gives the figures so far at any
     time. Raises :class:`ScenarioError` (exit 2) when the scenario has no ``[sweep]`` or the
     sweep would not fit in memory.
+
+    ``only`` (cell indices, :attr:`Cell.index`) trains just those cells, e.g. one task of a
+    sweep spread over a cluster; each cell's result is the same whichever cells share its
+    runner (a seed-independent cell listed without its seed-0 twin is trained itself).
     """
 
-    def __init__(self, scenario: Scenario, dataset: Dataset, *, slots: int = SLOTS) -> None:
+    def __init__(self, scenario: Scenario, dataset: Dataset, *, slots: int = SLOTS,
+                 only: list[int] | None = None) -> None:
         spec = scenario.sweep
         if spec is None:
             raise ScenarioError(f"{scenario.label}: no [sweep] table; add one, e.g.\n  [sweep]\n"
@@ -95,11 +100,15 @@ class SweepRunner:
                                            learning_rate=spec.learning_rates[j], seed=spec.seeds[k],
                                            updates_per_epoch=f.updates_per_epoch))  # fmt: skip
         # A cell whose order cannot depend on its seed is trained once, for seed index 0.
-        self._copies: dict[int, list[Cell]] = {}
+        self._copies: dict[tuple[int, int], list[Cell]] = {}
+        if only is not None:
+            wanted = set(only)
+            self.cells = [c for c in self.cells if c.index in wanted]
+        trained = {self._key(c) for c in self.cells if c.seed_index == 0}
         todo = []
         for c in self.cells:
             same = c.batch >= e.n or not base.shuffle
-            if same and c.seed_index > 0:
+            if same and c.seed_index > 0 and self._key(c) in trained:
                 self._copies.setdefault(self._key(c), []).append(c)
             else:
                 todo.append(c)
