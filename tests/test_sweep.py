@@ -86,7 +86,7 @@ def test_every_cell_equals_the_same_run_trained_alone_bit_for_bit(small):
             assert np.all(engine.runs[0].history.full_loss[:-1] > 0.3) if len(engine.runs[0].history) > 1 else True
         elif r.status == DIVERGED:
             engine.run_to_end()
-            assert run.diverged_step is not None and run.diverged_step <= r.steps
+            assert run.diverged_step == r.steps
         else:
             engine.run_to_end()
             assert r.status == NOT_REACHED and r.steps == run.total_updates == 20 * c.updates_per_epoch
@@ -109,7 +109,7 @@ def test_full_batch_seeds_are_one_run_and_say_so(small):
 
 
 def test_steps_to_target_is_within_the_stated_resolution(small):
-    """The first recorded point at the target is at most 1/64 of the steps past the true first
+    """The first recorded point at the target is at most 1/32 of the steps past the true first
     step at the target (checked against the run recorded at every update)."""
     scenario, dataset, result = small
     for r in result.cells:
@@ -123,7 +123,7 @@ def test_steps_to_target_is_within_the_stated_resolution(small):
         assert len(chunk.step) == r.steps_to_target
         at = np.flatnonzero(engine.full_loss(chunk.params) <= 0.3)
         true_first = int(chunk.step[at[0]])
-        assert true_first <= r.steps_to_target <= true_first * (1 + 1 / 64) + 1
+        assert true_first <= r.steps_to_target <= true_first * (1 + 1 / 32) + 1
 
 
 # --- the fit -------------------------------------------------------------------------------------
@@ -335,6 +335,20 @@ def test_sweep_section_shows_in_check_resolved():
     r = gdviz("check", "sweep_synthetic")
     assert r.code == 0 and '"max_epochs": 200' in r.out
     assert dataclasses.replace(scenario.sweep.base).learning_rate == lrs[0]
+
+
+def test_a_sweep_gives_the_same_figures_whatever_the_round_sizes(small, monkeypatch):
+    """Rounds follow measured speeds; the figures must not: a sweep with rounds of other sizes
+    (a much shorter time per round) gives every cell's figures again."""
+    scenario, dataset, whole = small
+    runner = SweepRunner(scenario, dataset, slots=3)
+    while not runner.done:
+        runner.advance(seconds=1e-5)
+    again = {r.cell.index: r for r in runner.result().cells}
+    for r in whole.cells:
+        a = again[r.cell.index]
+        assert (a.status, a.steps_to_target, a.steps, a.final_loss) == (r.status, r.steps_to_target, r.steps,
+                                                                       r.final_loss)
 
 
 def test_a_subset_of_cells_gives_the_same_cells_as_the_whole_sweep(small):

@@ -54,8 +54,9 @@ class Cell:
 @dataclass(frozen=True)
 class CellResult:
     """What one cell measured. ``steps_to_target`` is the first recorded step whose full loss
-    is at or below the target (recorded at least every 1/64 of the steps so far: an upper
-    bound within 1.6 %); ``final_loss`` the full loss where the cell stopped."""
+    is at or below the target (recorded at least every 1/32 of the steps so far: an upper
+    bound within 3 %); ``steps`` where the cell ended (at the target, at its divergence, or
+    after ``max_epochs``); ``final_loss`` the full loss there (NaN once diverged)."""
 
     cell: Cell
     status: str
@@ -231,10 +232,9 @@ class SweepResult:
     def median_steps(self) -> np.ndarray:
         return median_steps(self.cells, self.shape)
 
-    @property
-    def updates(self) -> int:
-        """Updates the kernels did (cells that share a run counted once)."""
-        return sum(r.steps for r in self.cells if r.same_as_seed is None)
+    #: Updates the kernels did (cells that share a run counted once; a round may take a
+    #: cell past its target, and those updates are counted too).
+    updates: int = 0
 
     @property
     def cells_per_second(self) -> float:
@@ -262,7 +262,8 @@ class SweepResult:
 
 def summarize_cells(*, scenario: str, sweep: dict[str, Any], n: int, shape: tuple[int, int, int],
                     batches: list[int], batch_sizes: list[int | None], learning_rates: list[float],
-                    results: list[CellResult], b_simple: Any, seconds: float, total_cells: int) -> SweepResult:
+                    results: list[CellResult], b_simple: Any, seconds: float, total_cells: int,
+                    updates: int = 0) -> SweepResult:
     """A :class:`SweepResult` from the cells so far. ``b_simple(params[k, p]) -> float[k]`` gives
     the noise scale at parameter points (the model's per-example gradient statistics)."""
     med = median_steps(results, shape)
@@ -294,4 +295,4 @@ def summarize_cells(*, scenario: str, sweep: dict[str, Any], n: int, shape: tupl
     elif fit is not None and fit.b_crit is None:
         note = f"B_crit undefined: {fit.note}"
     return SweepResult(scenario, sweep, n, shape, batches, results, best, fit, b_simple_at, seconds,
-                       total_cells, note)
+                       total_cells, note, updates)

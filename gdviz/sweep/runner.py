@@ -9,10 +9,13 @@ its slot takes the next cell. A cell is exactly the run :class:`~gdviz.engine.En
 train alone with the same settings, bit for bit: the slots share nothing but the data.
 
 Where a cell reached the target is read off its recorded points. The recording stride of a
-cell grows with its step count (the largest power of two <= step / RESOLUTION), so a
-cell's points are at most 1/RESOLUTION of its steps apart at every scale, on the log-log
-axes the sweep is read on; a cell records at its epoch ends too. Recording never changes
-a run's arithmetic, so changing the stride between rounds keeps the bit-for-bit contract.
+cell grows with its step count: 1 up to step 2·RESOLUTION, then ``2^k / RESOLUTION`` for
+steps in ``[2^k, 2^(k+1))``, so a cell's points are at most 1/RESOLUTION of its steps
+apart at every scale, on the log-log axes the sweep is read on; a cell records at its epoch
+ends too. A round never takes a cell across a power of two, so the stride is constant within
+a call and the recorded steps are a function of the step alone, whatever the rounds' sizes
+(which follow measured speeds): a sweep's figures are the same on every run of it.
+Recording never changes a run's arithmetic, so the bit-for-bit contract holds.
 
 Cells that cannot differ are trained once: a full batch (``B >= n``) is never shuffled, so
 its seeds are one run (and with ``shuffle = false``, so are every batch size's seeds).
@@ -123,6 +126,7 @@ class SweepRunner:
         self._seconds = np.zeros(self.slots)
         self.results: list[CellResult] = []
         self.seconds = 0.0  # wall time of the rounds
+        self.updates = 0  # updates the kernels did
         self._threads = _threads()
         self._pool = None
         for r in range(self.slots):
@@ -192,19 +196,24 @@ class SweepRunner:
         t0 = time.perf_counter()
         st = self.state
         step = st.istate[:, L.S_STEP]
-        # The recording stride: the largest power of two <= step / RESOLUTION.
-        st.hpi[:, L.I_STRIDE] = np.where(step >= 2 * RESOLUTION,
-                                         2 ** np.floor(np.log2(np.maximum(step, 1) / RESOLUTION)), 1).astype(np.int64)
+        # The recording stride of the round's first step a: 1 below 2·RESOLUTION, else
+        # 2^k / RESOLUTION for a in [2^k, 2^(k+1)); the round ends at 2^(k+1) at the latest.
+        a = step + 1
+        k = np.floor(np.log2(a)).astype(np.int64)
+        small = a < 2 * RESOLUTION
+        st.hpi[:, L.I_STRIDE] = np.where(small, 1, 2 ** np.maximum(k - int(math.log2(RESOLUTION)), 0))
+        limit = np.where(small, 2 * RESOLUTION, 2 ** (k + 1))
         threads = self._threads if busy.sum() >= PARALLEL_MIN_RUNS else 1
         share = seconds * threads / busy.sum()
         upe = np.array([c.updates_per_epoch if c is not None else 1 for c in self._cell])
         want = np.where(self._rate > 0, np.maximum(1, self._rate * share), np.minimum(upe, 256)).astype(np.int64)
-        n_up = np.where(busy, np.minimum(want, self._total - step), 0)
+        n_up = np.where(busy, np.minimum(want, np.minimum(self._total, limit) - step), 0)
         X, y = self.engine.data(self.dtype)
         chunk = K.advance_batch(X, y, st, n_up, ROUND_POINTS + 3, parallel=bool(busy.sum() >= PARALLEL_MIN_RUNS))
         ok = (chunk.n_done > 0) & (chunk.seconds > 0)
         self._rate[ok] = chunk.n_done[ok] / chunk.seconds[ok]
         self._seconds += chunk.seconds
+        self.updates += int(chunk.n_done.sum())
         ended = self._read_points(chunk)
         self.seconds += time.perf_counter() - t0
         return ended
@@ -242,7 +251,9 @@ class SweepRunner:
                 continue
             if not math.isfinite(last) and status != DIVERGED:
                 status = DIVERGED
-            result = CellResult(c, status, steps_to, last, step, float(self._seconds[r]), params_at)
+            # Where it ended (a round may have gone past the target: that is not the cell's).
+            ended_at = {REACHED: steps_to, DIVERGED: int(st.istate[r, L.S_DIVERGED])}.get(status, step)
+            result = CellResult(c, status, steps_to, last, ended_at, float(self._seconds[r]), params_at)
             ended.append(result)
             for twin in self._copies.pop(self._key(c), []):  # seeds that cannot differ
                 ended.append(dataclasses.replace(result, cell=twin, same_as_seed=c.seed))
@@ -276,4 +287,5 @@ class SweepRunner:
             scenario=self.scenario.name, sweep=s.as_dict(), n=self.n, shape=self.shape, batches=self.batches,
             batch_sizes=list(s.batch_sizes), learning_rates=list(s.learning_rates), results=list(self.results),
             b_simple=self.engine.b_simple, seconds=self.seconds, total_cells=len(self.cells),
+            updates=self.updates,
         )  # fmt: skip
