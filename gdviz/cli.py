@@ -42,7 +42,7 @@ def _out() -> Console:
 
     Piped or redirected, Rich would wrap tables at 80 columns; a file gets the full width.
     """
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 class _Parser(argparse.ArgumentParser):

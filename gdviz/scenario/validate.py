@@ -353,6 +353,24 @@ def _validate(raw: Mapping[str, Any], base_dir: Path, default_title: str) -> tup
     return resolved, problems.items
 
 
+def _members(r: Mapping[str, Any]) -> list[RunSpec]:
+    """The runs of one resolved ``[[runs]]`` entry: itself, or with ``seeds = k`` a seed
+    ensemble of k runs shuffled with ``seed, seed + 1, ...``. A full batch, or a run without
+    shuffling, has one order whatever its seed: its ensemble is one run, and says why."""
+    train = TrainSpec(**r["train"])
+    k = train.seeds
+    one = RunSpec(name=r["name"], batch_size=r["batch_size"], seed=r["seed"], train=train)
+    if k == 1:
+        return [one]
+    if r["batch_size"] is None or not train.shuffle:
+        why = "a full batch is never shuffled" if r["batch_size"] is None else "shuffle = false"
+        note = f"{k} seeds are one run: {why}, so every seed gives the same path"
+        return [dataclasses.replace(one, ensemble=r["name"], ensemble_note=note)]
+    return [RunSpec(name=f"{r['name']} · seed {r['seed'] + j}", batch_size=r["batch_size"], seed=r["seed"] + j,
+                    train=train, ensemble=r["name"])
+            for j in range(k)]
+
+
 def _build(resolved: Mapping[str, Any], name: str, source_path: Path | None) -> Scenario:
     data = resolved["data"]
     data_fields = {k: data.get(k) for k in _schema(DataSpec)}
@@ -364,10 +382,7 @@ def _build(resolved: Mapping[str, Any], name: str, source_path: Path | None) -> 
         source_path=source_path,
         data=DataSpec(**data_fields),
         model=ModelSpec(**resolved["model"]),
-        runs=tuple(
-            RunSpec(name=r["name"], batch_size=r["batch_size"], seed=r["seed"], train=TrainSpec(**r["train"]))
-            for r in resolved["runs"]
-        ),
+        runs=tuple(spec for r in resolved["runs"] for spec in _members(r)),
         sweep=resolved.get("sweep"),
     )
 
