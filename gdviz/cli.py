@@ -42,7 +42,7 @@ def _out() -> Console:
 
     Piped or redirected, Rich would wrap tables at 80 columns; a file gets the full width.
     """
-    return Console() if sys.stdout.isatty() else Console(width=160)
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="where to compute: auto (a GPU when usable, else the CPU), cpu or cuda; "
         "default: the scenario's [train] target, which defaults to auto",
     )
+
+    from gdviz.sweep.cli import add_parser as add_sweep
+
+    add_sweep(sub)
 
     check = sub.add_parser("check", help="validate a scenario and print it with every default resolved")
     check.add_argument("scenario", help="a scenario file (.toml) or the name of a bundled scenario")
@@ -313,7 +317,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return cli_main(args, _out(), err_console)
 
 
-COMMANDS = {"run": cmd_run, "check": cmd_check, "list": cmd_list, "info": cmd_info, "bench": cmd_bench}
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from gdviz.sweep.cli import cmd_sweep as sweep
+
+    return sweep(args, _out(), err_console)
+
+
+COMMANDS = {"run": cmd_run, "sweep": cmd_sweep, "check": cmd_check, "list": cmd_list, "info": cmd_info, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -28,7 +28,7 @@ from gdviz.models import Model, model_of
 from gdviz.numba_cache import guard_against_damage
 from gdviz.runfacts import method_name, run_facts
 from gdviz.runs import Group, Run, RunSummary, summarize
-from gdviz.scenario import RunSpec, Scenario
+from gdviz.scenario import RunSpec, Scenario, TrainSpec
 
 __all__ = ["Engine", "Run", "RunSummary", "method_name", "warm_up"]
 
@@ -133,14 +133,20 @@ class Engine(CudaTarget):
         total = facts.updates_per_epoch * int(t.epochs) if total_updates is None else total_updates
         stride = max(1, math.ceil(total / self.max_points))
         expected_points = total // stride + math.ceil(total / facts.updates_per_epoch) + 1
-        state = L.new_state(1, self.n, self.p, _dtype(t.dtype))
-        hyper = {k: getattr(t, k) for k in (*L.FLOAT_KEYS, *L.INT_KEYS, "betas") if hasattr(t, k)}
-        L.set_run(state, 0, params=self.init, initial_accumulator_value=t.initial_accumulator_value,
-                  **hyper, **self.model.kernel_settings(), batch=facts.batch, seed=spec.seed, stride=stride,
-                  blowup=BLOWUP_FACTOR * max(self.initial_loss, 1e-3))  # fmt: skip
+        state = self.new_run_state(t, facts.batch, spec.seed, stride)
         return Run(index=index, spec=spec, facts=facts, total_updates=total, stride=stride,
                    noise_every=max(1, math.ceil(expected_points / self.noise_points)), state=state,
                    history=History(self.p))  # fmt: skip
+
+    def new_run_state(self, t: TrainSpec, batch: int, seed: int, stride: int) -> L.RunBatch:
+        """A fresh run (a batch of one) of the ``[train]`` settings ``t`` at the initial
+        parameters: what a run of the scenario, a sweep's cell or a fork starts from."""
+        state = L.new_state(1, self.n, self.p, _dtype(t.dtype))
+        hyper = {k: getattr(t, k) for k in (*L.FLOAT_KEYS, *L.INT_KEYS, "betas") if hasattr(t, k)}
+        L.set_run(state, 0, params=self.init, initial_accumulator_value=t.initial_accumulator_value,
+                  **hyper, **self.model.kernel_settings(), batch=batch, seed=seed, stride=stride,
+                  blowup=BLOWUP_FACTOR * max(self.initial_loss, 1e-3))  # fmt: skip
+        return state
 
     def _regroup(self) -> None:
         """Stack the runs' states into one RunBatch per dtype and point each run at its row."""
@@ -157,13 +163,13 @@ class Engine(CudaTarget):
     def _add_initial_points(self, runs: list[Run]) -> None:
         thetas = np.stack([run.params.astype(np.float64) for run in runs])
         full = self.full_loss(thetas)
-        noise = self._noise(thetas, [run.batch for run in runs])
-        for run, theta, f, z in zip(runs, thetas, full, noise):
+        noise, scale = self._noise_stats(thetas, [run.batch for run in runs])
+        for run, theta, f, z, bs in zip(runs, thetas, full, noise, scale):
             run.points_seen = 1
             run.history.append(HistoryChunk(
                 run=run.index, step=np.zeros(1, np.int64), epoch=np.zeros(1), seconds=np.zeros(1),
                 loss=np.full(1, np.nan), full_loss=np.array([f]), noise=np.array([z]), params=theta[None, :],
-                done=run.done, diverged_step=None,
+                done=run.done, diverged_step=None, b_simple=np.array([bs]),
             ))  # fmt: skip
 
     # --- measures ----------------------------------------------------------------------------
@@ -192,26 +198,43 @@ class Engine(CudaTarget):
         thetas = np.atleast_2d(np.asarray(thetas, dtype=np.float64))
         return self._noise(thetas, [batch] * len(thetas))
 
+    def b_simple(self, thetas: np.ndarray) -> np.ndarray:
+        """The gradient noise scale ``tr(Sigma) / |G|^2`` at each row of ``thetas`` (see
+        :meth:`_noise_stats`); ``inf`` where the gradient is zero."""
+        thetas = np.atleast_2d(np.asarray(thetas, dtype=np.float64))
+        return self._noise_stats(thetas, [self.n] * len(thetas))[1]
+
     def _noise(self, thetas: np.ndarray, batches: list[int]) -> np.ndarray:
-        """Expected ``||g_B - g||^2`` at ``thetas[k]`` for batches of ``batches[k]`` samples.
+        """Expected ``||g_B - g||^2`` at ``thetas[k]`` for batches of ``batches[k]`` samples
+        (see :meth:`_noise_stats`)."""
+        return self._noise_stats(thetas, batches)[0]
+
+    def _noise_stats(self, thetas: np.ndarray, batches: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient noise at ``thetas[k]`` for batches of ``batches[k]`` samples, and the
+        gradient noise scale ``B_simple = tr(Sigma) / |G|^2`` there.
 
         For a batch drawn without replacement, ``E||g_B - g||^2 = (n - B) / (B (n - 1)) * S``
         with ``S = mean_i ||g_i - g||^2 = tr(Sigma)`` over per-example gradients ``g_i``. It
         is exact (no sampling noise), zero for a full batch, and all points share one pass
-        over the data; it runs outside the timed kernels.
+        over the data; it runs outside the timed kernels. ``B_simple`` (McCandlish et al.,
+        2018) is the batch size at which the noise equals the gradient's own size; it does
+        not depend on the run's batch (``inf`` where the gradient is zero).
         """
-        n = self.n
-        out = np.zeros(len(thetas))
-        factors = np.array([(n - B) / (B * (n - 1)) if B < n and n >= 2 else 0.0 for B in batches])
-        need = np.flatnonzero(factors > 0)
-        if len(need) == 0:
-            return out
+        n = len(thetas)
+        noise, scale = np.zeros(n), np.full(n, np.nan)
+        if n == 0:
+            return noise, scale
+        factors = np.array([(self.n - B) / (B * (self.n - 1)) if B < self.n and self.n >= 2 else 0.0 for B in batches])
         X, y = self._data[np.float64]
-        G, M = self.model.example_gradient_stats(X, y, thetas[need])
+        G, M = self.model.example_gradient_stats(X, y, thetas)
         with np.errstate(all="ignore"):
-            spread = M - np.einsum("ij,ij->i", G, G)
-            out[need] = factors[need] * np.where(np.isnan(spread), np.nan, np.maximum(spread, 0.0))
-        return out
+            g2 = np.einsum("ij,ij->i", G, G)
+            spread = M - g2
+            spread = np.where(np.isnan(spread), np.nan, np.maximum(spread, 0.0))
+            noise = factors * spread
+            scale = np.where(g2 > 0, spread / g2, np.inf)
+        noise[factors == 0] = 0.0
+        return noise, scale
 
     # --- advancing ---------------------------------------------------------------------------
     @property
@@ -288,8 +311,10 @@ class Engine(CudaTarget):
             due_where.append(offset + where)
             offset += k
         noise = np.full(len(all_params), np.nan)
+        scale = np.full(len(all_params), np.nan)
         if due_batches:
-            noise[np.concatenate(due_where)] = self._noise(np.concatenate(due_thetas), due_batches)
+            where = np.concatenate(due_where)
+            noise[where], scale[where] = self._noise_stats(np.concatenate(due_thetas), due_batches)
         chunks = []
         offset = 0
         for run, steps, params, loss, n_done, dt in recorded:
@@ -304,7 +329,7 @@ class Engine(CudaTarget):
             chunk = HistoryChunk(
                 run=run.index, step=steps, epoch=steps / run.updates_per_epoch, seconds=start_seconds + frac * dt,
                 loss=loss, full_loss=full[offset : offset + k], noise=z.copy(), params=params, done=run.done,
-                diverged_step=run.diverged_step,
+                diverged_step=run.diverged_step, b_simple=scale[offset : offset + k].copy(),
             )  # fmt: skip
             offset += k
             if append:

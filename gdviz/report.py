@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gdviz.engine import Engine, RunSummary
+from gdviz.ensembles import ensembles
 from gdviz.history import History
 from gdviz.text import literal
 
@@ -74,10 +75,35 @@ def summary_table(engine: Engine) -> Table:
         ("final loss", "right"),
         ("epochs to target", "right"),
         ("gradient noise", "right"),
+        ("B_simple", "right"),
         ("diverged", "left"),
     ):
-        table.add_column(col, justify=justify, no_wrap=col != "run")  # type: ignore[arg-type]
-    for s in engine.summaries():
+        # the run's name wraps only past 24 characters (an ensemble's label is its name + seeds)
+        longest = max((len(run.spec.ensemble or run.name) + 10 * (run.spec.ensemble is not None)
+                       for run in engine.runs), default=3)
+        table.add_column(col, justify=justify, no_wrap=col != "run",  # type: ignore[arg-type]
+                         min_width=min(24, longest) if col == "run" else None)
+    summaries = engine.summaries()
+    groups = {e.runs[0]: e for e in ensembles([run.spec for run in engine.runs], summaries)}
+    members = {i for e in groups.values() for i in e.runs[1:]}
+    for i, s in enumerate(summaries):
+        name = s.name
+        if i in groups and len(groups[i].runs) == 1:  # seeds that cannot differ: one run
+            name = f"{s.name} (1 run)"
+        elif i in groups:  # an ensemble: one row, each figure as median [p10–p90] over its seeds
+            e = groups[i]
+            label = f"{e.name} ({len(e.runs)} seeds)"
+            table.add_row(
+                literal(label), literal(s.method), str(s.batch_size), str(s.updates_per_epoch),
+                format_bytes(s.memory_per_step), format_seconds(e.seconds_per_epoch.median),
+                e.final_loss.text("{:.3g}".format),
+                "no target" if s.target_loss is None else e.epochs_to_target.text(),
+                format_number(s.gradient_noise, 3), format_number(s.b_simple, 3),
+                _diverged_cell([summaries[j] for j in e.runs]),
+            )  # fmt: skip
+            continue
+        if i in members:
+            continue
         if s.target_loss is None:
             to_target = "no target"
         elif s.epochs_to_target is None:
@@ -85,7 +111,7 @@ def summary_table(engine: Engine) -> Table:
         else:
             to_target = f"{s.epochs_to_target:.3g}"
         table.add_row(
-            literal(s.name),
+            literal(name),
             literal(s.method),
             str(s.batch_size),
             str(s.updates_per_epoch),
@@ -94,15 +120,26 @@ def summary_table(engine: Engine) -> Table:
             format_number(s.final_loss),
             to_target,
             format_number(s.gradient_noise, 3),
+            format_number(s.b_simple, 3),
             Text(f"at step {s.diverged_step}", style="red") if s.diverged else "no",
         )
     return table
+
+
+def _diverged_cell(ss: list[RunSummary]) -> Text | str:
+    bad = [s for s in ss if s.diverged]
+    if not bad:
+        return "no"
+    return Text(f"{len(bad)}/{len(ss)} seeds", style="red") if len(ss) > 1 else Text(
+        f"at step {bad[0].diverged_step}", style="red")
 
 
 def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
     h = engine.runs[index].history
     return {
         "name": s.name,
+        "ensemble": engine.runs[index].spec.ensemble,
+        "seed": engine.runs[index].spec.seed,
         "method": s.method,
         "batch_size": s.batch_size,
         "updates_per_epoch": s.updates_per_epoch,
@@ -122,6 +159,7 @@ def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
         "seconds_to_target": finite_or_none(s.seconds_to_target),
         "seconds_per_epoch": finite_or_none(s.seconds_per_epoch),
         "gradient_noise": finite_or_none(s.gradient_noise),
+        "b_simple": finite_or_none(s.b_simple),
         "history": history_document(h),
     }
 
@@ -134,6 +172,7 @@ def history_document(h: History) -> dict[str, Any]:
         "seconds": finite_or_none(h.seconds),
         "loss": finite_or_none(h.loss),
         "full_loss": finite_or_none(h.full_loss),
+        "b_simple": finite_or_none(h.b_simple),
         "params": finite_or_none(h.params),
     }
 
@@ -141,6 +180,7 @@ def history_document(h: History) -> dict[str, Any]:
 def json_document(engine: Engine) -> dict[str, Any]:
     """The ``--json`` document; every number finite or ``null``."""
     ds = engine.dataset
+    summaries = engine.summaries()
     return {
         "scenario": engine.scenario.name,
         "title": engine.scenario.title,
@@ -152,5 +192,6 @@ def json_document(engine: Engine) -> dict[str, Any]:
             "target": ds.target_name,
         },
         "model": engine.scenario.model.kind,
-        "runs": [run_document(s, engine, i) for i, s in enumerate(engine.summaries())],
+        "runs": [run_document(s, engine, i) for i, s in enumerate(summaries)],
+        "ensembles": [e.as_dict(summaries) for e in ensembles([run.spec for run in engine.runs], summaries)],
     }

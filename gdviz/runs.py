@@ -139,8 +139,8 @@ class RunSummary:
     updates_to_target: int | None
     seconds_to_target: float | None
     gradient_noise: float
-
-
+    #: The gradient noise scale tr(Sigma)/|G|^2 at the last point where it was evaluated.
+    b_simple: float = math.nan
 
 
 @dataclass(frozen=True)
@@ -155,6 +155,7 @@ class Measured:
     updates_to_target: int | None
     seconds_to_target: float | None
     gradient_noise: float  # mean of the finite values evaluated so far
+    b_simple: float = math.nan  # the last value evaluated so far
 
 
 def measured(history: Any, k: int, target_loss: float | None) -> Measured:
@@ -170,6 +171,8 @@ def measured(history: Any, k: int, target_loss: float | None) -> Measured:
             epochs_to, updates_to, seconds_to = float(history.epoch[i]), int(history.step[i]), float(history.seconds[i])
     noise = np.asarray(history.noise[:k], dtype=np.float64)
     noise = noise[np.isfinite(noise)]
+    scale = np.asarray(getattr(history, "b_simple", np.full(k, np.nan))[:k], dtype=np.float64)
+    scale = scale[~np.isnan(scale)]
     return Measured(
         epochs=epoch,
         updates=int(history.step[k - 1]),
@@ -179,6 +182,7 @@ def measured(history: Any, k: int, target_loss: float | None) -> Measured:
         updates_to_target=updates_to,
         seconds_to_target=seconds_to,
         gradient_noise=float(noise.mean()) if len(noise) else math.nan,
+        b_simple=float(scale[-1]) if len(scale) else math.nan,
     )
 
 
@@ -209,4 +213,5 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         updates_to_target=m.updates_to_target,
         seconds_to_target=m.seconds_to_target,
         gradient_noise=m.gradient_noise,
+        b_simple=m.b_simple,
     )

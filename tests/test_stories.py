@@ -116,9 +116,24 @@ def mlp_moons(engine: Engine, f: Figures, text: str) -> None:
     _quoted(text, "0.1", "0.28")
 
 
+def sweep_synthetic(engine: Engine, f: Figures, text: str) -> None:
+    # its runs (the sweep's figures are checked in tests/test_sweep.py)
+    full, sgd, mini = f["full-batch"], f["stochastic"], f["mini-batch 32"]
+    assert (sgd.updates_to_target, mini.updates_to_target, full.updates_to_target) == (150, 9, 3)
+    _quoted(text, "SGD 150, mini-batch 32 9, full batch 3")
+
+
+def sweep_cats(engine: Engine, f: Figures, text: str) -> None:
+    # its runs (the sweep's figures are checked in tests/test_sweep.py)
+    full, sgd, mini = f["full-batch"], f["stochastic"], f["mini-batch 32"]
+    assert (sgd.updates_to_target, mini.updates_to_target, full.updates_to_target) == (156, 11, 5)
+    _quoted(text, "SGD 156, mini-batch 32 11, full batch 5")
+
+
 STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {
     f.__name__: f
-    for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor, mlp_random, mlp_moons)
+    for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor, mlp_random, mlp_moons,
+              sweep_synthetic, sweep_cats)
 }
 
 

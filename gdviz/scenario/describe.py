@@ -72,5 +72,6 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
         "data": data,
         "model": _model_dict(s),
         "runs": runs,
+        **({"sweep": s.sweep.as_dict()} if s.sweep is not None else {}),
     }
 

@@ -36,6 +36,8 @@ MAX_VALUES = 50_000_000
 #: Every integer key has a range (issue 14): these bound the ones without a natural limit.
 MAX_EPOCHS = 100_000
 MAX_SEED = 2**32 - 1
+#: The most members a seed ensemble may have (each is a run: trained, drawn and tabled).
+MAX_ENSEMBLE = 100
 
 """Largest n * d a generated dataset may have (400 MB of float64)."""
 
@@ -193,6 +195,8 @@ class TrainSpec:
     shuffle: bool = _key(_Bool(), True, doc="a fresh sample order every epoch")
     drop_last: bool = _key(_Bool(), False, doc="skip the last, smaller batch of an epoch")
     target_loss: float | None = _key(_Float(0.0, lo_open=True), None, doc="loss to reach; epochs to it are measured")
+    seeds: int = _key(_Int(1, MAX_ENSEMBLE), 1, doc="a seed ensemble: copies of the run shuffled with seeds "
+                      "seed, seed + 1, ..., shown as one (median, 10-90% band, spread)")
     dtype: str = _key(_Choice(DTYPES), "float64")
     target: str = _key(_Choice(TARGETS), "auto", doc="where to compute")
 
@@ -205,6 +209,10 @@ class RunSpec:
     batch_size: int | None = _key(_BatchSize(MAX_VALUES), doc='"full" or samples per update')
     seed: int = _key(_Int(0, MAX_SEED), None, doc="sample-order seed; the scenario's seed by default")
     train: TrainSpec = field(default=None)  # type: ignore[assignment]
+    #: The seed ensemble this run belongs to (its ``[[runs]]`` entry's name), None for a lone run.
+    ensemble: str | None = None
+    #: Why an entry with ``seeds > 1`` is one run ("" otherwise): a full batch, or no shuffling.
+    ensemble_note: str = ""
 
     def effective_batch(self, n: int) -> int:
         """Samples per update on ``n`` samples (``"full"`` is ``n``); see :mod:`gdviz.runfacts`."""
@@ -231,6 +239,8 @@ class Scenario:
     data: DataSpec
     model: ModelSpec
     runs: tuple[RunSpec, ...]
+    #: ``[sweep]`` resolved (a :class:`gdviz.scenario.sweep.SweepSpec`), None without one.
+    sweep: Any = None
 
     @property
     def label(self) -> str:
@@ -246,6 +256,7 @@ _TOP_KEYS: dict[str, _Key] = {
     "model": _Key(_Str(), None),
     "train": _Key(_Str(), None),
     "runs": _Key(_Str()),
+    "sweep": _Key(_Str(), None),  # a table: checked by gdviz.scenario.sweep
 }
 _SECTIONS = {"data": DataSpec, "model": ModelSpec, "train": TrainSpec}
 _RUN_KEYS = {**_schema(RunSpec), **_schema(TrainSpec)}

@@ -27,6 +27,7 @@ from gdviz.scenario.problems import (
     _table,
     _unknown_key,
 )
+from gdviz.scenario.sweep import validate_sweep
 from gdviz.scenario.spec import (
     _RUN_KEYS,
     _TOP_KEYS,
@@ -339,6 +340,7 @@ def _validate(raw: Mapping[str, Any], base_dir: Path, default_title: str) -> tup
     data = _validate_data(raw, base_dir, problems)
     model = _validate_model(raw, data, problems)
     runs = _validate_runs(raw, data, seed, problems)
+    sweep = validate_sweep(raw, data, seed, problems)
     resolved = {
         "title": title,
         "description": top.get("description", ""),
@@ -346,8 +348,27 @@ def _validate(raw: Mapping[str, Any], base_dir: Path, default_title: str) -> tup
         "data": data,
         "model": model,
         "runs": runs,
+        "sweep": sweep,
     }
     return resolved, problems.items
+
+
+def _members(r: Mapping[str, Any]) -> list[RunSpec]:
+    """The runs of one resolved ``[[runs]]`` entry: itself, or with ``seeds = k`` a seed
+    ensemble of k runs shuffled with ``seed, seed + 1, ...``. A full batch, or a run without
+    shuffling, has one order whatever its seed: its ensemble is one run, and says why."""
+    train = TrainSpec(**r["train"])
+    k = train.seeds
+    one = RunSpec(name=r["name"], batch_size=r["batch_size"], seed=r["seed"], train=train)
+    if k == 1:
+        return [one]
+    if r["batch_size"] is None or not train.shuffle:
+        why = "a full batch is never shuffled" if r["batch_size"] is None else "shuffle = false"
+        note = f"{k} seeds are one run: {why}, so every seed gives the same path"
+        return [dataclasses.replace(one, ensemble=r["name"], ensemble_note=note)]
+    return [RunSpec(name=f"{r['name']} · seed {r['seed'] + j}", batch_size=r["batch_size"], seed=r["seed"] + j,
+                    train=train, ensemble=r["name"])
+            for j in range(k)]
 
 
 def _build(resolved: Mapping[str, Any], name: str, source_path: Path | None) -> Scenario:
@@ -361,10 +382,8 @@ def _build(resolved: Mapping[str, Any], name: str, source_path: Path | None) -> 
         source_path=source_path,
         data=DataSpec(**data_fields),
         model=ModelSpec(**resolved["model"]),
-        runs=tuple(
-            RunSpec(name=r["name"], batch_size=r["batch_size"], seed=r["seed"], train=TrainSpec(**r["train"]))
-            for r in resolved["runs"]
-        ),
+        runs=tuple(spec for r in resolved["runs"] for spec in _members(r)),
+        sweep=resolved.get("sweep"),
     )
 
 
@@ -388,6 +407,11 @@ def check_against_data(scenario: Scenario, n: int, d: int) -> None:
                 f"runs[{i}].batch_size",
                 f'got {run.batch_size}, but the data has n = {n} samples; expected "full" or an integer from 1 to {n}',
             )
+    if scenario.sweep is not None:
+        too_big = [b for b in scenario.sweep.batch_sizes if b is not None and b > n]
+        if too_big:
+            problems.add("sweep.batch_sizes", f"got {too_big[0]}, but the data has n = {n} samples; "
+                         f'expected "full" or integers from 1 to {n}')
     model = scenario.model
     p = _n_params(dataclasses.asdict(model), d)
     if (model.kind != "mlp" or model.init) and len(model.init) != p:
