@@ -39,6 +39,9 @@ class HistoryChunk:
         The run has finished (all epochs, or diverged).
     diverged_step : int or None
         The step at which the run diverged, if it did.
+    val_loss : float64[k] or None
+        Loss over the held-out rows at each point (``[data] validation``); None when no rows
+        are held out (the history then holds NaN).
     """
 
     run: int
@@ -51,9 +54,10 @@ class HistoryChunk:
     params: np.ndarray
     done: bool
     diverged_step: int | None
+    val_loss: np.ndarray | None = None
 
 
-_FIELDS = ("step", "epoch", "seconds", "loss", "full_loss", "noise")
+_FIELDS = ("step", "epoch", "seconds", "loss", "full_loss", "noise", "val_loss")
 
 
 class History:
@@ -90,7 +94,8 @@ class History:
         self._reserve(k)
         sl = slice(self._n, self._n + k)
         for name in _FIELDS:
-            self._cols[name][sl] = getattr(chunk, name)
+            value = getattr(chunk, name)
+            self._cols[name][sl] = np.nan if value is None else value
         self._params[sl] = chunk.params
         self._n += k
 
@@ -121,6 +126,11 @@ class History:
     @property
     def noise(self) -> np.ndarray:
         return self._cols["noise"][: self._n]
+
+    @property
+    def val_loss(self) -> np.ndarray:
+        """Loss over the held-out rows (NaN where none are held out)."""
+        return self._cols["val_loss"][: self._n]
 
     @property
     def params(self) -> np.ndarray:

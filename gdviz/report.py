@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from gdviz.engine import Engine, RunSummary
+from gdviz.heldout import held_out_cells, held_out_columns, held_out_document
 from gdviz.history import History
 from gdviz.text import literal
 
@@ -99,6 +100,22 @@ def summary_table(engine: Engine) -> Table:
     return table
 
 
+def held_out_table(engine: Engine) -> Table | None:
+    """The runs' figures on the held-out rows (``[data] validation``); None when none are."""
+    ds = engine.dataset
+    if not ds.n_val:
+        return None
+    title = (f"held-out rows: {ds.n_val} of {ds.n + ds.n_val} ({ds.validation_rows}), never trained on; "
+             f"gap = validation − training loss")
+    table = Table(title=literal(title), title_justify="left")
+    table.add_column("run", justify="left")
+    for col in held_out_columns(ds):
+        table.add_column(col, justify="right", no_wrap=True)
+    for s in engine.summaries():
+        table.add_row(literal(s.name), *held_out_cells(s.final_loss, s.held_out))
+    return table
+
+
 def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
     h = engine.runs[index].history
     return {
@@ -122,6 +139,7 @@ def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
         "seconds_to_target": finite_or_none(s.seconds_to_target),
         "seconds_per_epoch": finite_or_none(s.seconds_per_epoch),
         "gradient_noise": finite_or_none(s.gradient_noise),
+        **({"validation": held_out_document(s.held_out)} if s.held_out is not None else {}),
         "history": history_document(h),
     }
 
@@ -135,6 +153,7 @@ def history_document(h: History) -> dict[str, Any]:
         "loss": finite_or_none(h.loss),
         "full_loss": finite_or_none(h.full_loss),
         "params": finite_or_none(h.params),
+        **({"val_loss": finite_or_none(h.val_loss)} if np.isfinite(h.val_loss).any() else {}),
     }
 
 
@@ -150,6 +169,7 @@ def json_document(engine: Engine) -> dict[str, Any]:
             "d": engine.d,
             "features": list(ds.feature_names),
             "target": ds.target_name,
+            "validation": {"n": ds.n_val, "rows": ds.validation_rows} if ds.n_val else None,
         },
         "model": engine.scenario.model.kind,
         "runs": [run_document(s, engine, i) for i, s in enumerate(engine.summaries())],

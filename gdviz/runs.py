@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gdviz.heldout import HeldOut, held_out
 from gdviz.history import History
 from gdviz.kernels import layout as L
 from gdviz.runfacts import RunFacts
@@ -139,6 +140,7 @@ class RunSummary:
     updates_to_target: int | None
     seconds_to_target: float | None
     gradient_noise: float
+    held_out: HeldOut | None = None  # the figures on the held-out rows ([data] validation)
 
 
 
@@ -209,4 +211,5 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         updates_to_target=m.updates_to_target,
         seconds_to_target=m.seconds_to_target,
         gradient_noise=m.gradient_noise,
+        held_out=held_out(h, model, dataset),
     )

@@ -58,6 +58,7 @@ class RunTrace:
                 params=chunk.params,
                 done=chunk.done,
                 diverged_step=None if chunk.diverged_step is None else chunk.diverged_step + self.offset_step,
+                val_loss=chunk.val_loss,
             )
         self.history.append(chunk)
         self.done = chunk.done
