@@ -148,16 +148,23 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     val = [Series(h.epoch[:k], h.val_loss[:k], color, pattern="dashed", label="validation loss")] if held else []
     if held:
         whole.append(Series(h.epoch, h.val_loss, (0, 0, 0)))
-    also = ", dashed validation" if held else ""
+    shorter: tuple[str, ...] = ()
     if pb.infos[i].updates_per_epoch == 1:
         # Full batch: its minibatch loss is the full loss before each update, the same curve one
         # point behind, so it is not drawn twice.
-        series, title = [full, *val], f"loss ({scale}): {'bold training' if held else 'full dataset'}{also}"
+        series = [full, *val]
+        title = f"loss ({scale}): bold full, dashed validation" if held else f"loss ({scale}): full dataset"
+        shorter = (f"loss ({scale}): bold full, dashed val", "loss: full, val dashed") if held else ()
     else:
         series = [mini, full, *val]
         whole.append(Series(h.epoch, _mini_clip(h), (0, 0, 0)))
-        title = (f"loss ({scale}): bold full{also}, faint minibatch" if not opts.plain
-                 else f"loss: bold full{also}, dim minibatch")  # fmt: skip
+        faint = "faint" if not opts.plain else "dim"
+        if held:
+            title = f"loss ({scale}): bold full, dashed validation, {faint} minibatch"
+            shorter = (f"loss ({scale}): bold full, dashed val, {faint} mini", f"loss ({scale}): full bold, val dashed",
+                       "loss: full, val dashed")  # fmt: skip
+        else:
+            title = f"loss ({scale}): bold full, {faint} minibatch" if not opts.plain else "loss: bold full, dim minibatch"
     if div is not None:
         title = f"loss: ✖ diverged at step {div}"
     return ChartSpec(
@@ -167,6 +174,7 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
         log_y=opts.log_y,
         x_label="epochs",
         title=title,
+        short_titles=shorter if div is None else (),
         key=(k, trace.forks, trace.version if k >= len(h) else 0),
         no_color=opts.plain,
     )
