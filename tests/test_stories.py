@@ -134,6 +134,9 @@ def overfitting(engine: Engine, f: Figures, text: str) -> None:
     assert (hf.validation["accuracy"], hm.validation["accuracy"]) == (0.825, 0.8)
     _quoted(text, "0.25, 90%", "lowest (0.42) at epoch 3", "ends at 1.11 (72.5%", "validation losses 0.43",
             "gaps 0.03 and 0.06", "82.5% and 80%", "validation = 0.2", "40 held out")
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    assert "lowest (0.42) at epoch 3, ends at 1.11 (72.5% accuracy on the held-out points)" in readme
+    assert "0.43 (gaps 0.03 and 0.06; 82.5% and 80%)" in readme
 
 
 STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {
