@@ -257,7 +257,7 @@ def test_check_prints_the_split(tmp_path: Path, capsys: pytest.CaptureFixture[st
     path = tmp_path / "held.toml"
     path.write_text(SMALL)
     assert main(["check", str(path)]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # Rich wraps long lines
     assert "n=40 samples (10 more held out for validation, random rows)" in out
     data = scenario_to_dict(scenario('source = "classes"\nvalidation = 0.2\n'))["data"]
     assert (data["validation"], data["validation_rows"]) == (0.2, "random")
