@@ -194,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_app(scenario, dataset, fps=args.fps, target=requested, export_dir=args.out)
     import warnings
 
-    from gdviz.report import json_document, summary_table
+    from gdviz.report import held_out_table, json_document, summary_table
 
     # Training writes nothing to stdout: not NumPy's RuntimeWarnings (a diverging run is
     # reported as such), not what native code prints on fd 1. Only the result goes there.
@@ -215,6 +215,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(document)
     else:
         _out().print(summary_table(engine))
+        held = held_out_table(engine)
+        if held is not None:
+            _out().print(held)
         for s in engine.summaries():
             if s.diverged:
                 err_console.print(f"[red]{escape(printable(s.name))} diverged at step {s.diverged_step}[/]: "
@@ -242,8 +245,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     scenario, dataset = _load(args.scenario)
     out = _out()
     where = escape(printable(str(scenario.source_path or scenario.name)))
+    held = (f" ({dataset.n_val} more held out for validation, {dataset.validation_rows} rows)"
+            if dataset.n_val else "")
     out.print(f"[green]✓[/] {where} is valid: {len(scenario.runs)} runs on "
-              f"n={dataset.X.shape[0]} samples, d={dataset.X.shape[1]} features ({dataset.task}).")
+              f"n={dataset.X.shape[0]} samples{held}, d={dataset.X.shape[1]} features ({dataset.task}).")
     out.print_json(json.dumps(scenario_to_dict(scenario), default=str))
     return EXIT_OK
 

@@ -22,7 +22,8 @@ from gdviz.datacheck import check_range, check_row_lengths, shown
 from gdviz.errors import DataError
 from gdviz.safeio import MAX_CSV_BYTES, Refused, read_regular
 from gdviz.generators import generate_classes, generate_houses, generate_linear, generate_moons, generate_random
-from gdviz.scenario import HOUSE_FEATURES, Scenario, check_against_data
+from gdviz.heldout import split_rows
+from gdviz.scenario import HOUSE_FEATURES, Scenario, check_against_data, check_validation_split
 
 __all__ = ["Dataset", "build_dataset", "generate_houses", "generate_linear", "generate_classes", "read_csv"]
 
@@ -49,6 +50,13 @@ class Dataset:
         One line saying where the data came from, for headers and reports.
     true_params : ndarray, shape (d + 1,), or None
         The generating ``[w..., b]`` in original units, where there is one (source "linear").
+    X_val, y_val : ndarray or None
+        The held-out rows (``[data] validation``), standardized with the training rows'
+        statistics; None when nothing is held out. ``X`` and ``y`` are then the training rows.
+    train_rows, val_rows : ndarray, int64, or None
+        Which rows of the data (in file or generation order) each set holds.
+    validation_rows : str
+        How the held-out rows were picked (``"random"`` or ``"last"``), "" when none are.
     """
 
     X: np.ndarray
@@ -62,6 +70,11 @@ class Dataset:
     y_scale: float | None
     source: str
     true_params: np.ndarray | None = field(default=None)
+    X_val: np.ndarray | None = field(default=None)
+    y_val: np.ndarray | None = field(default=None)
+    train_rows: np.ndarray | None = field(default=None)
+    val_rows: np.ndarray | None = field(default=None)
+    validation_rows: str = ""
 
     @property
     def n(self) -> int:
@@ -70,6 +83,11 @@ class Dataset:
     @property
     def d(self) -> int:
         return int(self.X.shape[1])
+
+    @property
+    def n_val(self) -> int:
+        """Held-out rows (0 when none)."""
+        return 0 if self.X_val is None else int(self.X_val.shape[0])
 
     def to_original_units(self, params: np.ndarray, fit_intercept: bool | None = None) -> np.ndarray:
         """Express parameters fitted on the standardized data for the raw features and target.
@@ -299,9 +317,9 @@ def _classifier(scenario: Scenario) -> str:
 
 
 def build_dataset(scenario: Scenario) -> Dataset:
-    """Build (or read) the scenario's data, standardize it as asked and check it fits the runs.
+    """Build (or read) the scenario's data, hold out validation rows and standardize as asked.
 
-    Deterministic: the same scenario and seed give the same arrays, bit for bit.
+    Deterministic: the same scenario and seed give the same arrays (and split), bit for bit.
 
     Raises
     ------
@@ -309,8 +327,9 @@ def build_dataset(scenario: Scenario) -> Dataset:
         The CSV cannot be used (see :func:`read_csv`), a logistic target that is not 0/1, or
         a constant column that should be standardized.
     ScenarioError
-        A batch size larger than the number of rows, or ``model.init`` of the wrong length
-        (from :func:`gdviz.scenario.check_against_data`).
+        A batch size larger than the number of training rows, or ``model.init`` of the wrong
+        length (from :func:`gdviz.scenario.check_against_data`); a ``validation`` fraction
+        that leaves fewer than 2 rows on either side.
     """
     spec = scenario.data
     label = scenario.label
@@ -372,15 +391,26 @@ def build_dataset(scenario: Scenario) -> Dataset:
         line_of = None
     check_range(np.column_stack([X, y]), [*features, spec.target or "target"], dtypes, where, cause, line_of)
 
+    n_rows = X.shape[0]
+    X_val = y_val = train_rows = val_rows = None
+    if spec.validation is not None:
+        check_validation_split(scenario, n_rows)
+        train_rows, val_rows = split_rows(n_rows, spec.validation, spec.validation_rows, scenario.seed)
+        X, X_val, y, y_val = X[train_rows], X[val_rows], y[train_rows], y[val_rows]
+        description += f"; {len(val_rows)} of {n_rows} rows held out for validation ({spec.validation_rows})"
+
+    # The statistics come from the training rows only: the held-out rows stay unseen.
     x_mean = x_scale = None
     if spec.standardize:
         x_mean, x_scale = _standardize(X, features, where, "data.standardize")
         X = (X - x_mean) / x_scale
+        X_val = None if X_val is None else (X_val - x_mean) / x_scale
     y_mean = y_scale = None
     if spec.standardize_target and task == "regression":
         m, s = _standardize(y[:, None], [spec.target], where, "data.standardize_target")
         y_mean, y_scale = float(m[0]), float(s[0])
         y = (y - y_mean) / y_scale
+        y_val = None if y_val is None else (y_val - y_mean) / y_scale
 
     dataset = Dataset(
         X=np.ascontiguousarray(X, dtype=np.float64),
@@ -394,6 +424,11 @@ def build_dataset(scenario: Scenario) -> Dataset:
         y_scale=y_scale,
         source=description,
         true_params=true_params,
+        X_val=None if X_val is None else np.ascontiguousarray(X_val, dtype=np.float64),
+        y_val=None if y_val is None else np.ascontiguousarray(y_val, dtype=np.float64),
+        train_rows=train_rows,
+        val_rows=val_rows,
+        validation_rows=spec.validation_rows if val_rows is not None else "",
     )
-    check_against_data(scenario, dataset.n, dataset.d)
+    check_against_data(scenario, dataset.n, dataset.d, n_rows)
     return dataset

@@ -8,8 +8,8 @@ Runs that share a dtype share one :class:`~gdviz.kernels.layout.RunBatch` (a *gr
 one kernel call advances every unfinished run of a group (on the GPU, one launch). Each
 :class:`Run` holds views into its group's arrays. How updates are cut into chunks, and which
 runs share a call, never changes a result, bit for bit. After each call, the full-dataset
-loss and the gradient noise of every new point of every run are evaluated in one batched
-pass (:class:`gdviz.models.Model`), outside the timed kernels.
+loss, the validation loss (held-out rows) and the gradient noise of every new point of every
+run are evaluated in one batched pass (:class:`gdviz.models.Model`), outside the timed kernels.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import numpy as np
 from gdviz import kernels as K
 from gdviz.data import Dataset
 from gdviz.engine_cuda import CudaTarget
+from gdviz.heldout import RowsLoss
 from gdviz.history import History, HistoryChunk
 from gdviz.kernels import layout as L
 from gdviz.models import Model, model_of
@@ -105,6 +106,8 @@ class Engine(CudaTarget):
             self._A, _, self.theta_star, self.loss_star = K.linear_stats(X64, y64, self.fit_intercept)
         else:
             self.theta_star, self.loss_star = None, None
+        #: The loss over the held-out rows (``[data] validation``), None when none are held out.
+        self.validation = RowsLoss(self.model, dataset.X_val, dataset.y_val) if dataset.X_val is not None else None
         self.init = self.model.initial_params(scenario.model.init)
         self.initial_loss = float(self.full_loss(self.init[None, :])[0])
         self.runs = [self._make_run(i, spec) for i, spec in enumerate(scenario.runs)]
@@ -164,12 +167,14 @@ class Engine(CudaTarget):
         thetas = np.stack([run.params.astype(np.float64) for run in runs])
         full = self.full_loss(thetas)
         noise, scale = self._noise_stats(thetas, [run.batch for run in runs])
-        for run, theta, f, z, bs in zip(runs, thetas, full, noise, scale):
+        val = self.validation_loss(thetas)
+        for r, (run, theta, f, z, bs) in enumerate(zip(runs, thetas, full, noise, scale)):
             run.points_seen = 1
             run.history.append(HistoryChunk(
                 run=run.index, step=np.zeros(1, np.int64), epoch=np.zeros(1), seconds=np.zeros(1),
                 loss=np.full(1, np.nan), full_loss=np.array([f]), noise=np.array([z]), params=theta[None, :],
                 done=run.done, diverged_step=None, b_simple=np.array([bs]),
+                val_loss=None if val is None else val[r : r + 1],
             ))  # fmt: skip
 
     # --- measures ----------------------------------------------------------------------------
@@ -185,6 +190,10 @@ class Engine(CudaTarget):
             return np.maximum(q, 0.0) + self.loss_star
         X, y = self._data[np.float64]
         return K.full_loss(X, y, thetas, self.model.kernel_hpi(), self.fit_intercept)
+
+    def validation_loss(self, thetas: np.ndarray) -> np.ndarray | None:
+        """Loss over the held-out rows at each row of ``thetas``; None when none are held out."""
+        return None if self.validation is None else self.validation(thetas)
 
     def grid_loss(self, thetas: np.ndarray) -> np.ndarray:
         """:meth:`full_loss` at many points at once (a contour grid): through the model's own
@@ -294,11 +303,13 @@ class Engine(CudaTarget):
         return self._finish(recorded, append)
 
     def _finish(self, recorded: list, append: bool) -> list[HistoryChunk]:
-        """Full loss and noise of every new point in one batched pass; the runs' history chunks."""
+        """Full loss, validation loss and noise of every new point in one batched pass; the runs'
+        history chunks."""
         if not recorded:
             return []
         all_params = np.concatenate([rec[2] for rec in recorded]) if recorded else np.empty((0, self.p))
         full = self.full_loss(all_params) if len(all_params) else np.empty(0)
+        val = self.validation_loss(all_params)
         # Points where noise is due: every noise_every-th point of a run, and its last.
         due_thetas, due_batches, due_where = [], [], []
         offset = 0
@@ -330,6 +341,7 @@ class Engine(CudaTarget):
                 run=run.index, step=steps, epoch=steps / run.updates_per_epoch, seconds=start_seconds + frac * dt,
                 loss=loss, full_loss=full[offset : offset + k], noise=z.copy(), params=params, done=run.done,
                 diverged_step=run.diverged_step, b_simple=scale[offset : offset + k].copy(),
+                val_loss=None if val is None else val[offset : offset + k],
             )  # fmt: skip
             offset += k
             if append:

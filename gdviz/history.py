@@ -42,6 +42,9 @@ class HistoryChunk:
     b_simple : float64[k] or None
         The gradient noise scale ``tr(Sigma) / |G|^2`` at the point, where the noise was
         evaluated (NaN elsewhere; None: not evaluated at all).
+    val_loss : float64[k] or None
+        Loss over the held-out rows at each point (``[data] validation``); None when no rows
+        are held out (the history then holds NaN).
     """
 
     run: int
@@ -54,10 +57,11 @@ class HistoryChunk:
     params: np.ndarray
     done: bool
     diverged_step: int | None
+    val_loss: np.ndarray | None = None
     b_simple: np.ndarray | None = None
 
 
-_FIELDS = ("step", "epoch", "seconds", "loss", "full_loss", "noise", "b_simple")
+_FIELDS = ("step", "epoch", "seconds", "loss", "full_loss", "noise", "b_simple", "val_loss")
 
 
 class History:
@@ -130,6 +134,11 @@ class History:
     @property
     def b_simple(self) -> np.ndarray:
         return self._cols["b_simple"][: self._n]
+
+    @property
+    def val_loss(self) -> np.ndarray:
+        """Loss over the held-out rows (NaN where none are held out)."""
+        return self._cols["val_loss"][: self._n]
 
     @property
     def params(self) -> np.ndarray:

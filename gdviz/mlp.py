@@ -172,6 +172,16 @@ class MLP:
                     out[lo : lo + step] = np.mean(np.logaddexp(0.0, z) - z * y, axis=1)
         return out
 
+    def outputs(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """float64[n]: the network's output at ``theta`` for each row of ``X`` (a logit for bce)."""
+        layers = self.unflatten(np.asarray(theta, dtype=np.float64))
+        a = np.asarray(X, dtype=np.float64)
+        with np.errstate(all="ignore"):
+            for W, b in layers[:-1]:
+                a = self._act(a @ W.T + b)
+            Wo, bo = layers[-1]
+            return (a @ Wo.T + bo)[:, 0]
+
     def _act(self, s: np.ndarray) -> np.ndarray:
         if self.activation == "relu":
             return np.maximum(s, 0.0)

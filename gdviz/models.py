@@ -136,6 +136,11 @@ class LinearFamily:
             Z += thetas[:, self.d : self.d + 1]
         return Z
 
+    def outputs(self, X: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """float64[n]: ``z = x·w + b`` for each row of ``X`` (a logit for ``logistic``)."""
+        with np.errstate(all="ignore"):
+            return self._z(X, np.atleast_2d(theta))[0]
+
     def _row_norm2(self, X: np.ndarray) -> np.ndarray:
         if not self._norms or self._norms[0] is not X:
             self._norms[:] = [X, np.einsum("ij,ij->i", X, X) + float(self.fit_intercept)]

@@ -11,6 +11,7 @@ from rich.text import Text
 
 from gdviz.engine import Engine, RunSummary
 from gdviz.ensembles import ensembles
+from gdviz.heldout import held_out_cells, held_out_columns, held_out_document
 from gdviz.history import History
 from gdviz.text import literal
 
@@ -134,6 +135,22 @@ def _diverged_cell(ss: list[RunSummary]) -> Text | str:
         f"at step {bad[0].diverged_step}", style="red")
 
 
+def held_out_table(engine: Engine) -> Table | None:
+    """The runs' figures on the held-out rows (``[data] validation``); None when none are."""
+    ds = engine.dataset
+    if not ds.n_val:
+        return None
+    title = (f"held-out rows: {ds.n_val} of {ds.n + ds.n_val} ({ds.validation_rows}), never trained on; "
+             f"gap = validation − training loss")
+    table = Table(title=literal(title), title_justify="left")
+    table.add_column("run", justify="left")
+    for col in held_out_columns(ds):
+        table.add_column(col, justify="right", no_wrap=True)
+    for s in engine.summaries():
+        table.add_row(literal(s.name), *held_out_cells(s.final_loss, s.held_out))
+    return table
+
+
 def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
     h = engine.runs[index].history
     return {
@@ -160,6 +177,7 @@ def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
         "seconds_per_epoch": finite_or_none(s.seconds_per_epoch),
         "gradient_noise": finite_or_none(s.gradient_noise),
         "b_simple": finite_or_none(s.b_simple),
+        **({"validation": held_out_document(s.held_out)} if s.held_out is not None else {}),
         "history": history_document(h),
     }
 
@@ -174,6 +192,7 @@ def history_document(h: History) -> dict[str, Any]:
         "full_loss": finite_or_none(h.full_loss),
         "b_simple": finite_or_none(h.b_simple),
         "params": finite_or_none(h.params),
+        **({"val_loss": finite_or_none(h.val_loss)} if np.isfinite(h.val_loss).any() else {}),
     }
 
 
@@ -190,6 +209,7 @@ def json_document(engine: Engine) -> dict[str, Any]:
             "d": engine.d,
             "features": list(ds.feature_names),
             "target": ds.target_name,
+            "validation": {"n": ds.n_val, "rows": ds.validation_rows} if ds.n_val else None,
         },
         "model": engine.scenario.model.kind,
         "runs": [run_document(s, engine, i) for i, s in enumerate(summaries)],

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gdviz.heldout import HeldOut, held_out
 from gdviz.history import History
 from gdviz.kernels import layout as L
 from gdviz.runfacts import RunFacts
@@ -141,6 +142,7 @@ class RunSummary:
     gradient_noise: float
     #: The gradient noise scale tr(Sigma)/|G|^2 at the last point where it was evaluated.
     b_simple: float = math.nan
+    held_out: HeldOut | None = None  # the figures on the held-out rows ([data] validation)
 
 
 @dataclass(frozen=True)
@@ -214,4 +216,5 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         seconds_to_target=m.seconds_to_target,
         gradient_noise=m.gradient_noise,
         b_simple=m.b_simple,
+        held_out=held_out(h, model, dataset),
     )

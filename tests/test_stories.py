@@ -130,10 +130,33 @@ def sweep_cats(engine: Engine, f: Figures, text: str) -> None:
     _quoted(text, "SGD 156, mini-batch 32 11, full batch 5")
 
 
+def overfitting(engine: Engine, f: Figures, text: str) -> None:
+    full, mini, sgd = f["full-batch"], f["mini-batch 32"], f["stochastic"]
+    assert (engine.n, engine.dataset.n_val) == (160, 40)
+    assert [full.updates_per_epoch, mini.updates_per_epoch, sgd.updates_per_epoch] == [1, 5, 160]
+    hf, hm, hs = full.held_out, mini.held_out, sgd.held_out
+    # stochastic descent: the lowest training loss and best training accuracy of the three ...
+    assert sgd.final_loss < mini.final_loss < full.final_loss and round(sgd.final_loss, 2) == 0.25
+    assert hs.train["accuracy"] == 0.9 and hs.train["accuracy"] > max(hm.train["accuracy"], hf.train["accuracy"])
+    # ... but its validation loss bottomed out early and ends far above the others'
+    assert (round(hs.best_loss, 2), hs.best_epoch) == (0.42, 3.0)
+    assert round(hs.loss, 2) == 1.11 and hs.loss > 2 * max(hm.loss, hf.loss)
+    assert hs.validation["accuracy"] == 0.725 < min(hm.validation["accuracy"], hf.validation["accuracy"])
+    # full batch and mini-batch 32: small gaps, better validation accuracy
+    assert round(hf.loss, 2) == round(hm.loss, 2) == 0.43
+    assert (round(hf.gap, 2), round(hm.gap, 2)) == (0.03, 0.06)
+    assert (hf.validation["accuracy"], hm.validation["accuracy"]) == (0.825, 0.8)
+    _quoted(text, "0.25, 90%", "lowest (0.42) at epoch 3", "ends at 1.11 (72.5%", "validation losses 0.43",
+            "gaps 0.03 and 0.06", "82.5% and 80%", "validation = 0.2", "40 held out")
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    assert "lowest (0.42) at epoch 3, ends at 1.11 (72.5% accuracy on the held-out points)" in readme
+    assert "0.43 (gaps 0.03 and 0.06; 82.5% and 80%)" in readme
+
+
 STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {
     f.__name__: f
     for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor, mlp_random, mlp_moons,
-              sweep_synthetic, sweep_cats)
+              sweep_synthetic, sweep_cats, overfitting)
 }
 
 

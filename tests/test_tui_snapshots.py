@@ -61,3 +61,24 @@ class TestOtherScreens:
 
     def test_too_small(self, snap_compare, houses):
         assert snap_compare(frozen(houses), terminal_size=(50, 15))
+
+
+@pytest.fixture(scope="module")
+def overfitting():
+    scenario = load_scenario("overfitting")
+    dataset = build_dataset(scenario)
+    return scenario, dataset, precompute(scenario, dataset)
+
+
+class TestHeldOut:
+    """The overfitting scenario (40 rows held out): dashed validation lines in each loss panel;
+    ``v`` puts the validation loss on the comparison chart."""
+
+    def test_validation_lines_120x40(self, snap_compare, overfitting):
+        assert snap_compare(frozen(overfitting, clock=None), terminal_size=(120, 40))
+
+    def test_validation_on_the_comparison_200x60(self, snap_compare, overfitting):
+        assert snap_compare(frozen(overfitting, clock=None), terminal_size=(200, 60), press=["v"])
+
+    def test_narrow_80x24(self, snap_compare, overfitting):
+        assert snap_compare(frozen(overfitting, clock=None), terminal_size=(80, 24))

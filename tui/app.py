@@ -72,6 +72,7 @@ class GdvizApp(EngineLink):
         self.selected = 0
         self.x_axis = "epochs"
         self.log_y = True
+        self.show_validation = False  # the comparison chart shows the validation loss (v)
         self.table_visible: bool | None = None  # decided at the first layout (narrow: hidden)
         self.plain = False  # no colour: markers, line styles and contour lines
         self.frames = 0  # frames that redrew something (for bench_ui)
@@ -143,7 +144,8 @@ class GdvizApp(EngineLink):
     def view_options(self) -> ViewOptions:
         screen = self.main_screen
         narrow = screen is not None and screen.narrow
-        return ViewOptions(self.selected, self.x_axis, self.log_y, self.plain, narrow, self.phase)
+        return ViewOptions(self.selected, self.x_axis, self.log_y, self.plain, narrow, self.phase,
+                           self.show_validation and self.dataset.X_val is not None)  # fmt: skip
 
     def draw(self, force: bool = False) -> None:
         """Hand every widget its view at the playback clock; each redraws only what changed."""
@@ -231,6 +233,14 @@ class GdvizApp(EngineLink):
 
     def action_toggle_log(self) -> None:
         self.log_y = not self.log_y
+        self.draw()
+
+    def action_toggle_validation(self) -> None:
+        if self.dataset.X_val is None:
+            self.notify("this scenario holds out no rows: set validation = 0.2 (for example) in its [data] "
+                        "table to see a validation loss", severity="warning")  # fmt: skip
+            return
+        self.show_validation = not self.show_validation
         self.draw()
 
     def action_toggle_table(self) -> None:

@@ -49,6 +49,7 @@ class ChartSpec:
     key: object = None
     message: str = ""  # shown instead of the plot (e.g. "diverged at step 12")
     no_color: bool = False  # NO_COLOR / 16 colours: bold and dim instead of run colours
+    short_titles: tuple[str, ...] = ()  # shorter forms of the title, longest first, for narrow charts
 
 
 def axis_values(y: np.ndarray, log: bool) -> np.ndarray:
@@ -93,7 +94,7 @@ class LineChart(LinesWidget):
         s = self.spec
         if s is None:
             return None
-        return (s.key, s.log_y, s.log_x, s.x_range, s.y_range, s.title, s.message, s.no_color)
+        return (s.key, s.log_y, s.log_x, s.x_range, s.y_range, s.title, s.short_titles, s.message, s.no_color)
 
     # --- drawing ----------------------------------------------------------------------------
     def build(self, width: int, height: int) -> list[list[Segment]]:
@@ -104,7 +105,10 @@ class LineChart(LinesWidget):
         if s is None:
             return rows
         if s.title:
-            rows.append([Segment(printable(s.title)[:width], style(LABEL_RGB, bold=True))])
+            title = s.title  # else the first shorter form that fits (the shortest, cut, if none does)
+            if len(title) > width and s.short_titles:
+                title = next((t for t in s.short_titles if len(t) <= width), s.short_titles[-1])
+            rows.append([Segment(printable(title)[:width], style(LABEL_RGB, bold=True))])
         plot_h = height - len(rows) - 1
         plot_w = width - GUTTER - 1
         if plot_h < 2 or plot_w < 4:

@@ -37,12 +37,14 @@ def export_history(
     csv_path, json_path = export_paths(scenario.name, directory)
     with atomic_write(csv_path, newline="") as f:
         w = csv.writer(f)
-        w.writerow(["run", "step", "epoch", "seconds", "loss", "full_loss", *model.param_names(dataset.feature_names)])
+        held = ["val_loss"] if dataset.X_val is not None else []  # loss over the held-out rows
+        w.writerow(["run", "step", "epoch", "seconds", "loss", "full_loss", *held,
+                    *model.param_names(dataset.feature_names)])  # fmt: skip
         for info, trace in zip(playback.infos, playback.traces):
             h = trace.history
             for k in range(len(h)):
                 row = [info.name, int(h.step[k]), *(finite_or_none(float(v)) for v in (
-                    h.epoch[k], h.seconds[k], h.loss[k], h.full_loss[k]))]  # fmt: skip
+                    h.epoch[k], h.seconds[k], h.loss[k], h.full_loss[k], *(h.val_loss[k] for _ in held)))]  # fmt: skip
                 row += [finite_or_none(float(v)) for v in h.params[k]]
                 w.writerow(["" if v is None else v for v in row])
     doc: dict[str, Any] = {
@@ -50,7 +52,8 @@ def export_history(
         "title": scenario.title,
         "target": target,
         "dataset": {"n": int(dataset.X.shape[0]), "d": int(dataset.X.shape[1]),
-                    "features": list(dataset.feature_names), "target": dataset.target_name},  # fmt: skip
+                    "features": list(dataset.feature_names), "target": dataset.target_name,
+                    "validation": {"n": dataset.n_val, "rows": dataset.validation_rows} if dataset.n_val else None},  # fmt: skip
         "model": scenario.model.kind,
         "runs": [],
     }

@@ -44,6 +44,7 @@ class MainScreen(Screen[None]):
         Binding("r", "app.restart", "restart"),
         Binding("x", "app.cycle_x", "x axis"),
         Binding("l", "app.toggle_log", "log"),
+        Binding("v", "app.toggle_validation", "validation"),
         Binding("t", "app.toggle_table", "table"),
         Binding("e", "app.export", "export"),
         Binding("s", "app.screenshot", "svg"),

@@ -22,6 +22,7 @@ KEYS = [
     ("r", "restart every run from the start (forks are dropped)"),
     ("x", "comparison x axis: epochs → updates → seconds"),
     ("l", "log / linear loss axis"),
+    ("v", "comparison: training ↔ validation loss (with data.validation)"),
     ("t", "show / hide the stats table"),
     ("e", "export the history (CSV and JSON, named after the scenario)"),
     ("s", "save an SVG screenshot"),
@@ -39,7 +40,9 @@ ABOUT = (
     "run's full-dataset loss on one axis, per epoch, per update or per second: which run gets "
     "to the target first depends on the axis and the scenario. The table: B the batch size, "
     "upd/epoch updates per epoch, to target the epochs to reach the target loss, grad noise "
-    "the mean squared distance of a minibatch gradient from the full one."
+    "the mean squared distance of a minibatch gradient from the full one. With held-out rows "
+    "(data.validation) each loss panel adds the validation loss, dashed, and v puts it on the "
+    "comparison chart."
 )
 
 

@@ -58,6 +58,8 @@ class RunTrace:
                 params=chunk.params,
                 done=chunk.done,
                 diverged_step=None if chunk.diverged_step is None else chunk.diverged_step + self.offset_step,
+                b_simple=chunk.b_simple,
+                val_loss=chunk.val_loss,
             )
         self.history.append(chunk)
         self.done = chunk.done

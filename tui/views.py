@@ -45,6 +45,7 @@ class ViewOptions:
     plain: bool = False  # no colour: markers, line styles and contour lines
     narrow: bool = False  # one run column at a time
     phase: str = ""  # what the engine is doing before its first points ("" once it has them)
+    validation: bool = False  # the comparison chart shows the validation loss (held-out rows)
 
 
 class Projections:
@@ -142,14 +143,28 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     # The y range covers the whole received history, so the axis does not move as the clock does.
     whole = [Series(h.epoch, h.full_loss, (0, 0, 0))]
     scale = "log" if opts.log_y else "linear"
+    # Held-out rows ([data] validation): their loss dashed, in the run's colour.
+    held = bool(np.isfinite(h.val_loss).any())
+    val = [Series(h.epoch[:k], h.val_loss[:k], color, pattern="dashed", label="validation loss")] if held else []
+    if held:
+        whole.append(Series(h.epoch, h.val_loss, (0, 0, 0)))
+    shorter: tuple[str, ...] = ()
     if pb.infos[i].updates_per_epoch == 1:
         # Full batch: its minibatch loss is the full loss before each update, the same curve one
         # point behind, so it is not drawn twice.
-        series, title = [full], f"loss ({scale}): full dataset"
+        series = [full, *val]
+        title = f"loss ({scale}): bold full, dashed validation" if held else f"loss ({scale}): full dataset"
+        shorter = (f"loss ({scale}): bold full, dashed val", "loss: full, val dashed") if held else ()
     else:
-        series = [mini, full]
+        series = [mini, full, *val]
         whole.append(Series(h.epoch, _mini_clip(h), (0, 0, 0)))
-        title = f"loss ({scale}): bold full, faint minibatch" if not opts.plain else "loss: bold full, dim minibatch"
+        faint = "faint" if not opts.plain else "dim"
+        if held:
+            title = f"loss ({scale}): bold full, dashed validation, {faint} minibatch"
+            shorter = (f"loss ({scale}): bold full, dashed val, {faint} mini", f"loss ({scale}): full bold, val dashed",
+                       "loss: full, val dashed")  # fmt: skip
+        else:
+            title = f"loss ({scale}): bold full, {faint} minibatch" if not opts.plain else "loss: bold full, dim minibatch"
     if div is not None:
         title = f"loss: ✖ diverged at step {div}"
     return ChartSpec(
@@ -159,6 +174,7 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
         log_y=opts.log_y,
         x_label="epochs",
         title=title,
+        short_titles=shorter if div is None else (),
         key=(k, trace.forks, trace.version if k >= len(h) else 0),
         no_color=opts.plain,
     )
@@ -174,19 +190,21 @@ def _mini_clip(h: History) -> np.ndarray:
 
 # --- the comparison chart ------------------------------------------------------------------------
 def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
-    """Every run's full-dataset loss up to the clock, against epochs, updates or seconds."""
+    """Every run's full-dataset loss (or, with ``opts.validation``, its validation loss) up to
+    the clock, against epochs, updates or seconds."""
     cursors = pb.cursors()
     series, everything = [], []
     lk = looks(pb)
+    ys = [t.history.val_loss if opts.validation else t.history.full_loss for t in pb.traces]
     for i, (trace, k) in enumerate(zip(pb.traces, cursors)):
-        h = trace.history
+        h, y = trace.history, ys[i]
         x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
         pattern = lk[i].pattern if opts.plain else "solid"
-        series.append(Series(x[:k], h.full_loss[:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
-        everything.append(Series(x, h.full_loss, (0, 0, 0)))
+        series.append(Series(x[:k], y[:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
+        everything.append(Series(x, y, (0, 0, 0)))
     # A run that blew up would squash the others into a few rows: the y axis stops at ten times
     # the highest starting loss, and a line above it ends in ↑ where it left the chart.
-    starts = [float(t.history.full_loss[0]) for t in pb.traces if len(t.history) and np.isfinite(t.history.full_loss[0])]
+    starts = [float(y[0]) for y in ys if len(y) and np.isfinite(y[0])]
     if starts:
         cap = 10.0 * max(starts)
         everything = [Series(s.x, np.minimum(s.y, cap), s.color) for s in everything]
@@ -203,7 +221,9 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         for i, info in enumerate(pb.infos)
     )
     axis_name = {"epochs": "epochs (samples seen / n)", "updates": "updates (log)", "seconds": "seconds (measured)"}[opts.x_axis]
-    hint = "" if opts.narrow else " (x: cycle axis, l: log/linear)"
+    held = any(len(t.history) and np.isfinite(t.history.val_loss[0]) for t in pb.traces)
+    other = (", v: training" if opts.validation else ", v: validation") if held else ""
+    hint = "" if opts.narrow else f" (x: cycle axis, l: log/linear{other})"
     # Measured seconds can change for points already drawn (a fork): the versions join the key.
     versions = tuple(t.version for t in pb.traces) if opts.x_axis == "seconds" else 0
     return ChartSpec(
@@ -213,8 +233,8 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         log_y=opts.log_y,
         log_x=opts.x_axis == "updates",
         x_label=axis_name,
-        title=f"full-dataset loss vs {opts.x_axis}{hint}   {legend}",
-        key=(tuple(cursors), tuple(t.forks for t in pb.traces), versions),
+        title=f"{'validation' if opts.validation else 'full-dataset'} loss vs {opts.x_axis}{hint}   {legend}",
+        key=(tuple(cursors), tuple(t.forks for t in pb.traces), versions, opts.validation),
         no_color=opts.plain,
     )
 

@@ -183,4 +183,5 @@ def whole_history(run: Run, copy: bool = False) -> HistoryChunk:
         return a.copy() if copy else a
 
     return HistoryChunk(run.index, c(h.step), c(h.epoch), c(h.seconds), c(h.loss), c(h.full_loss), c(h.noise),
-                        c(h.params), run.done, run.diverged_step)  # fmt: skip
+                        c(h.params), run.done, run.diverged_step, b_simple=c(h.b_simple),
+                        val_loss=c(h.val_loss))  # fmt: skip

@@ -36,6 +36,7 @@ The package, one purpose a module (none imports NumPy, Numba or Textual):
 - :mod:`~gdviz.scenario.problems`: problem collection and the per-table key steps;
 - :mod:`~gdviz.scenario.validate`: the validator, section by section, and the check
   against the loaded data;
+- :mod:`~gdviz.scenario.split`: the checks of ``[data] validation`` (rows on each side);
 - :mod:`~gdviz.scenario.load`: TOML text, scenario files and the bundled scenarios;
 - :mod:`~gdviz.scenario.describe`: a resolved scenario as JSON-able values (``gdviz check``).
 
@@ -59,7 +60,9 @@ from gdviz.scenario.spec import (
     Scenario,
     TrainSpec,
     classes_feature_names,
+    validation_counts,
 )
+from gdviz.scenario.split import check_validation_split
 from gdviz.scenario.validate import check_against_data
 
 __all__ = [
@@ -75,6 +78,8 @@ __all__ = [
     "bundled_scenarios",
     "scenario_to_dict",
     "check_against_data",
+    "check_validation_split",
+    "validation_counts",
     "SOURCES",
     "HOUSE_FEATURES",
     "MAX_VALUES",

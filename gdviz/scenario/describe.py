@@ -53,6 +53,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
     """
     data = _section_dict(s.data, dataclasses.asdict(s.data))
     data["d"] = s.data.d  # resolved for every source (for csv and houses: len(features))
+    if s.data.validation is None:
+        data.pop("validation_rows", None)  # no rows held out: how they would be picked is moot
     runs = []
     for run in s.runs:
         t = dataclasses.asdict(run.train)

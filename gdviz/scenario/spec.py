@@ -8,6 +8,7 @@ facts of a run (method, updates per epoch) come from :mod:`gdviz.runfacts`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,12 @@ MAX_EPOCHS = 100_000
 MAX_SEED = 2**32 - 1
 #: The most members a seed ensemble may have (each is a run: trained, drawn and tabled).
 MAX_ENSEMBLE = 100
+#: How ``[data] validation_rows`` picks the held-out rows.
+VALIDATION_ROWS = ("random", "last")
+#: The largest fraction ``[data] validation`` may hold out.
+MAX_VALIDATION = 0.9
+#: Rows each side of a validation split must keep.
+MIN_SPLIT_ROWS = 2
 
 """Largest n * d a generated dataset may have (400 MB of float64)."""
 
@@ -59,6 +66,26 @@ def _default_noise(r: Mapping[str, Any]) -> float | None:
     # classes: spread of each class around its centre (1 = the default overlap);
     # moons: sd of the Gaussian jitter of each point.
     return {"houses": 40_000.0, "linear": 0.5, "classes": 1.0, "moons": 0.2}.get(r.get("source", ""))
+
+
+def validation_counts(n: int, fraction: float) -> tuple[int, int]:
+    """Training and validation rows when ``fraction`` of ``n`` rows is held out.
+
+    As Keras's ``validation_split``: the training rows are ``int(n * (1 - fraction))`` (here
+    rounding error aside: 10 rows at 0.8 keep 2, where ``int(10 * 0.19999999999999996)``
+    would keep 1), the rest are held out. Both sides need at least :data:`MIN_SPLIT_ROWS`,
+    which holds for ``1 / n < fraction <= 1 - 2 / n`` (see :func:`validation_range`).
+    """
+    n_train = math.floor(n * (1.0 - fraction) + 1e-9)
+    return n_train, n - n_train
+
+
+def validation_range(n: int) -> str:
+    """The fractions that leave at least 2 rows on each side of ``n`` rows, for messages."""
+    if n < 2 * MIN_SPLIT_ROWS:
+        return f"no validation: {n} rows cannot keep {MIN_SPLIT_ROWS} on each side (remove it, or use more rows)"
+    top = f"1 - 2/n = {1 - 2 / n:.4g}" if 1 - 2 / n < MAX_VALIDATION else f"{MAX_VALIDATION:g}"
+    return f"a fraction above 1/n = {1 / n:.4g} and at most {top}"
 
 
 def classes_feature_names(d: int) -> tuple[str, ...]:
@@ -117,6 +144,10 @@ class DataSpec:
     )
     standardize: bool = _key(_Bool(), True, doc="z-score every feature")
     standardize_target: bool = _key(_Bool(), False, doc="z-score the target (regression only)")
+    validation: float | None = _key(_Float(0.0, MAX_VALIDATION, lo_open=True), None,
+                                    doc="fraction of the rows held out as validation data; none by default")
+    validation_rows: str = _key(_Choice(VALIDATION_ROWS), "random",
+                                doc='"random" (drawn with the seed) or "last" (as Keras\'s validation_split)')
 
 
 @dataclass(frozen=True)

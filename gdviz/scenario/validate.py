@@ -41,6 +41,7 @@ from gdviz.scenario.spec import (
     Scenario,
     TrainSpec,
 )
+from gdviz.scenario.split import _rows_and_words, _split_problem, _training_rows
 
 
 def _validate_data(raw: Mapping[str, Any], base_dir: Path, problems: _Problems) -> dict[str, Any] | None:
@@ -102,6 +103,11 @@ def _validate_data(raw: Mapping[str, Any], base_dir: Path, problems: _Problems) 
             r["d"] = len(r["features"])
         else:
             r.pop("d", None)
+    if "validation_rows" in given and "validation" not in table:
+        problems.add("data.validation_rows", "only with data.validation (the fraction of rows to hold out), which "
+                     "is not set; set validation = 0.2 (for example) or remove validation_rows")
+    if src in _GENERATED and "n" in r and r.get("validation") is not None:
+        _split_problem(r["n"], r["validation"], problems)
     if src in _GENERATED and "n" in r and "d" in r and r["n"] * r["d"] > MAX_VALUES:
         problems.add(
             "data.n",
@@ -205,7 +211,7 @@ def _validate_runs(
         problems.add("runs", "is empty; add at least one [[runs]] table with a batch_size")
         return None
 
-    n = data.get("n") if data is not None and data.get("source") != "csv" else None
+    n, rows_words = _training_rows(data)
     resolved: list[dict[str, Any] | None] = []
     run_givens: list[dict[str, Any]] = []
     for i, run_table in enumerate(runs_raw):
@@ -227,7 +233,7 @@ def _validate_runs(
         if B != "missing" and B is not None and n is not None and B > n:
             problems.add(
                 f"{prefix}.batch_size",
-                f'got {B}, but the data has n = {n} samples; expected "full" or an integer from 1 to {n}',
+                f'got {B}, but {rows_words}; expected "full" or an integer from 1 to {n}',
             )
         run = {
             "name": given.get("name"),
@@ -392,8 +398,11 @@ def _build(resolved: Mapping[str, Any], name: str, source_path: Path | None) -> 
 # =========================================================================================
 
 
-def check_against_data(scenario: Scenario, n: int, d: int) -> None:
+def check_against_data(scenario: Scenario, n: int, d: int, n_rows: int | None = None) -> None:
     """Check what depends on the loaded data: batch sizes <= n and ``init`` of length d + b.
+
+    ``n`` is the rows the runs train on; ``n_rows`` all the rows read, when ``[data]
+    validation`` held some out (for messages).
 
     Raises
     ------
@@ -401,11 +410,15 @@ def check_against_data(scenario: Scenario, n: int, d: int) -> None:
         Every mismatch, each naming its key (``runs[1].batch_size``, ``model.init``).
     """
     problems = _Problems()
+    if n_rows is not None and scenario.data.validation is not None:
+        words = _rows_and_words(n_rows, scenario.data.validation)[1]
+    else:
+        words = f"the data has n = {n} samples"
     for i, run in enumerate(scenario.runs):
         if run.batch_size is not None and run.batch_size > n:
             problems.add(
                 f"runs[{i}].batch_size",
-                f'got {run.batch_size}, but the data has n = {n} samples; expected "full" or an integer from 1 to {n}',
+                f'got {run.batch_size}, but {words}; expected "full" or an integer from 1 to {n}',
             )
     if scenario.sweep is not None:
         too_big = [b for b in scenario.sweep.batch_sizes if b is not None and b > n]
