@@ -12,6 +12,7 @@ no worker, so tests and snapshots see one deterministic frame.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable
 from functools import partial
@@ -30,6 +31,8 @@ from gdviz.surface import Surface
 from gdviz.safeio import write_text_atomic
 from gdviz.text import printable
 from gdviz.tui.engine_link import EngineLink
+from gdviz.tui.ensemble_view import column_view_of
+from gdviz.tui.ensembles import Column, columns_of
 from gdviz.tui.export import export_history
 from gdviz.tui.fork import ForkSettings, begin_fork
 from gdviz.tui.frozen import fork_now, precompute, show_trained
@@ -38,7 +41,9 @@ from gdviz.tui.panels import RunColumn, StatusView
 from gdviz.tui.runinfo import planned_run, run_info
 from gdviz.tui.screens import ForkScreen, HelpScreen
 from gdviz.tui.state import Playback
-from gdviz.tui.views import X_AXES, ViewOptions, column_view, comparison_view, screen_layout, stats_view, status_view, target_text
+from gdviz.tui.terminal import run_app  # noqa: F401  (the CLI's entry point, kept importable from here)
+from gdviz.tui.views import (X_AXES, ViewOptions, comparison_view, representative, screen_layout, stats_view,
+                             status_view, target_text)  # fmt: skip
 
 STATS_EVERY = 0.25  # seconds between stats-table refreshes
 
@@ -73,6 +78,7 @@ class GdvizApp(EngineLink):
         self.x_axis = "epochs"
         self.log_y = True
         self.show_validation = False  # the comparison chart shows the validation loss (v)
+        self.show_b_simple = False  # the comparison chart shows the gradient noise scale (b)
         self.table_visible: bool | None = None  # decided at the first layout (narrow: hidden)
         self.plain = False  # no colour: markers, line styles and contour lines
         self.frames = 0  # frames that redrew something (for bench_ui)
@@ -89,7 +95,7 @@ class GdvizApp(EngineLink):
         self.n, self.d = dataset.n, dataset.d
         self.p = model_of(scenario, self.d).n_params
         infos = [run_info(planned_run(i, spec, n=self.n, d=self.d, p=self.p)) for i, spec in enumerate(scenario.runs)]
-        self.playback = Playback(infos, self.p)
+        self.playback = Playback(infos, self.p, columns_of(scenario.runs))
         self.projections.clear()
         self.surface = None
         self.model = None
@@ -109,7 +115,7 @@ class GdvizApp(EngineLink):
         # do not depend on the environment.
         sixteen = self.console.color_system in ("standard", "windows") and not self.is_headless
         self.plain = bool(self.no_color) or sixteen
-        self.push_screen(MainScreen(len(self.playback.infos)))
+        self.push_screen(MainScreen(len(self.playback.columns)))
         self.call_after_refresh(self._started)
 
     def _started(self) -> None:
@@ -145,7 +151,7 @@ class GdvizApp(EngineLink):
         screen = self.main_screen
         narrow = screen is not None and screen.narrow
         return ViewOptions(self.selected, self.x_axis, self.log_y, self.plain, narrow, self.phase,
-                           self.show_validation and self.dataset.X_val is not None)  # fmt: skip
+                           self.show_validation and self.dataset.X_val is not None, self.show_b_simple)  # fmt: skip
 
     def draw(self, force: bool = False) -> None:
         """Hand every widget its view at the playback clock; each redraws only what changed."""
@@ -158,10 +164,10 @@ class GdvizApp(EngineLink):
         opts = self.view_options
         changed = False
         for col in screen.columns:
-            i = col.index
-            if i < len(pb.traces):
-                xy = self.projections.get(i, self.surface, pb.traces[i])
-                changed |= col.show(column_view(pb, i, opts, self.surface, xy))
+            c = col.index  # a column: a run, or a seed ensemble's runs
+            if c < len(pb.columns):
+                xys = [self.projections.get(i, self.surface, pb.traces[i]) for i in pb.columns[c].runs]
+                changed |= col.show(column_view_of(pb, c, opts, self.surface, xys))
         changed |= screen.comparison.set_spec(comparison_view(pb, opts))
         now = time.perf_counter()
         if force or now - self._last_stats >= STATS_EVERY:
@@ -201,7 +207,7 @@ class GdvizApp(EngineLink):
     def action_step(self) -> None:
         pb = self.playback
         pb.playing = False
-        pb.step(self.selected)
+        pb.step(representative(pb, self.selected))
         self.draw()
 
     def action_faster(self) -> None:
@@ -241,6 +247,12 @@ class GdvizApp(EngineLink):
                         "table to see a validation loss", severity="warning")  # fmt: skip
             return
         self.show_validation = not self.show_validation
+        self.show_b_simple = False
+        self.draw()
+
+    def action_toggle_b_simple(self) -> None:
+        self.show_b_simple = not self.show_b_simple
+        self.show_validation = False
         self.draw()
 
     def action_toggle_table(self) -> None:
@@ -273,11 +285,13 @@ class GdvizApp(EngineLink):
         self.notify(printable(f"screenshot saved to\n{path}", allow="\n"), title="screenshot", markup=False)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.target_note, story=self.scenario.description))
+        cols = self.playback.columns  # with seed ensembles: how to read them, and why some seeds are one run
+        notes = tuple(f"{c.name}: {c.note}" for c in cols if c.note) if any(c.seeds > 1 for c in cols) else None
+        self.push_screen(HelpScreen(self.target_note, story=self.scenario.description, ensembles=notes))
 
     def select_run(self, index: int) -> None:
-        if self.playback.infos:
-            self.selected = index % len(self.playback.infos)
+        if self.playback.columns:
+            self.selected = index % len(self.playback.columns)
             self.draw()
 
     def action_next_run(self) -> None:
@@ -287,39 +301,53 @@ class GdvizApp(EngineLink):
         self.select_run(self.selected - 1)
 
     def action_fork(self) -> None:
-        i = self.selected
+        """Fork the selected column: a run, or every seed of an ensemble (each from its own
+        point at the clock, with the same new settings: the ensemble goes on as one)."""
         pb = self.playback
+        col = pb.columns[self.selected]
+        i = representative(pb, self.selected)  # an ensemble's median seed
         if not len(pb.traces[i].history):
             self.notify("the engine has not started yet", severity="warning")
             return
         trace = pb.traces[i]
         if trace.done and pb.clock >= trace.last_epoch - 1e-12:  # nothing left to train from here
             ended = f"diverged at step {trace.diverged_step}" if trace.diverged_step is not None else "finished"
-            self.notify(f"{pb.infos[i].name} has {ended}: fork it from an earlier point "
-                        "(r, then space to pause where you want it)", severity="warning")  # fmt: skip
+            self.notify(f"{col.label if col.ensemble else pb.infos[i].name} has {ended}: fork it from an earlier "
+                        "point (r, then space to pause where you want it)", severity="warning")  # fmt: skip
             return
         was_playing = pb.playing
         pb.playing = False
-        self.push_screen(ForkScreen(pb.infos[i], self.n, pb.clock), callback=partial(self._fork_chosen, i, was_playing))
+        info = dataclasses.replace(pb.infos[i], name=col.label) if col.ensemble else pb.infos[i]
+        self.push_screen(ForkScreen(info, self.n, pb.clock), callback=partial(self._fork_chosen, col, was_playing))
 
-    def _fork_chosen(self, i: int, was_playing: bool, settings: ForkSettings | None) -> None:
+    def _fork_chosen(self, col: Column, was_playing: bool, settings: ForkSettings | None) -> None:
         self.playback.playing = was_playing
-        if settings is not None:
-            self.fork_run(i, settings)
+        if settings is None:
+            return
+        pb = self.playback
+        # an ensemble's seeds that have already diverged at the clock stay as they are
+        runs = [i for i in col.runs if not (pb.traces[i].done and pb.clock >= pb.traces[i].last_epoch - 1e-12)]
+        self.fork_runs(runs, settings, label=col.label if col.ensemble else None)
 
     def fork_run(self, i: int, settings: ForkSettings) -> None:
         """Fork run ``i`` at the playback clock with ``settings`` (the fork form's result)."""
+        self.fork_runs([i], settings)
+
+    def fork_runs(self, runs: list[int], settings: ForkSettings, label: str | None = None) -> None:
+        """Fork each of ``runs`` at the playback clock with ``settings`` (``label``: how the
+        notice names them, an ensemble's ``NAME (k seeds)``; default the first run's name)."""
         shape = {"n": self.n, "d": self.d, "p": self.p}
-        request = begin_fork(self.playback, i, self.scenario.runs[i], settings, **shape)
-        if self.frozen or self.driver is None:  # no worker: train the fork to its end right here
-            fork_now(self.playback, self.scenario, self.dataset, request, target=self.requested_target,
-                     fixed_cost=self.frozen)  # fmt: skip
-        else:
-            self.driver.requests.put(request)
+        for i in runs:
+            request = begin_fork(self.playback, i, self.scenario.runs[i], settings, **shape)
+            if self.frozen or self.driver is None:  # no worker: train the fork to its end right here
+                fork_now(self.playback, self.scenario, self.dataset, request, target=self.requested_target,
+                         fixed_cost=self.frozen)  # fmt: skip
+            else:
+                self.driver.requests.put(request)
         self.draw(force=True)
-        info = self.playback.infos[i]
-        self.notify(printable(f"{info.name} forked at epoch {request.forked_at:.3g}: lr {settings.learning_rate:g}, "
-                              f"B={info.batch}, {settings.optimizer}"), markup=False)  # fmt: skip
+        info = self.playback.infos[runs[0]]
+        self.notify(printable(f"{label or info.name} forked at epoch {request.forked_at:.3g}: lr "
+                              f"{settings.learning_rate:g}, B={info.batch}, {settings.optimizer}"), markup=False)  # fmt: skip
 
     # --- the command palette ----------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
@@ -347,7 +375,7 @@ class GdvizApp(EngineLink):
         self.stop_engine()
         self.selected = 0
         self._load(scenario, dataset)
-        self.switch_screen(MainScreen(len(self.playback.infos)))
+        self.switch_screen(MainScreen(len(self.playback.columns)))
         self.call_after_refresh(self._after_switch)
 
     def _after_switch(self) -> None:
@@ -394,50 +422,3 @@ def make_app(
         For a frozen app: what :func:`gdviz.tui.frozen.precompute` returned (tests share one).
     """
     return GdvizApp(scenario, dataset, frozen=frozen, fps=fps, clock=clock, export_dir=export_dir, target=target, precomputed=precomputed)
-
-
-def run_app(
-    scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu", export_dir: Path | str | None = None
-) -> int:
-    """Run the app in the terminal; returns the exit code (the terminal is restored on every exit).
-    ``export_dir``: where exports and screenshots go (created when first written; default: here)."""
-    import asyncio
-    import sys
-
-    app = make_app(scenario, dataset, fps=fps, target=target, export_dir=export_dir)
-    # Our own loop, closed without waiting for the worker threads (asyncio.run would wait, with
-    # the terminal already restored and nothing said): a stopped engine thread that is inside a
-    # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.
-    loop = asyncio.new_event_loop()
-    _exit_on_signals(app, loop)
-    try:
-        result = app.run(loop=loop)
-    finally:
-        deadline = time.perf_counter() + 0.3
-        if any(not d.finished.wait(max(0.0, deadline - time.perf_counter())) for d in app.drivers):
-            sys.stderr.write("gdviz: waiting for Numba to finish compiling the kernels (cached for the next start)…\n")
-            sys.stderr.flush()
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-    if app.return_code not in (None, 0):
-        return int(app.return_code)
-    return int(result or 0)
-
-
-def _exit_on_signals(app: GdvizApp, loop: object) -> None:
-    """SIGTERM, SIGHUP and SIGINT end the app as q does (terminal restored: alternate screen
-    off, cursor shown, mouse reporting off), with the conventional exit code 128 + signal."""
-    import signal
-
-    def stop(signum: int) -> None:
-        app.exit(return_code=128 + signum)
-
-    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            try:
-                loop.add_signal_handler(signum, stop, int(signum))  # type: ignore[attr-defined]
-            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-                pass

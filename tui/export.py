@@ -57,11 +57,13 @@ def export_history(
         "model": scenario.model.kind,
         "runs": [],
     }
-    for info, trace in zip(playback.infos, playback.traces):
+    for info, trace, spec in zip(playback.infos, playback.traces, scenario.runs):
         h = trace.history
         final = h.params[-1] if len(h) else None
         doc["runs"].append({
             "name": info.name,
+            "ensemble": spec.ensemble,  # a seed ensemble's members are runs of their own, as in --json
+            "seed": spec.seed,
             "method": info.method,
             "batch_size": info.batch,
             "updates_per_epoch": info.updates_per_epoch,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdviz.history import History, HistoryChunk
+from gdviz.tui.ensembles import Column, one_per_run
 from gdviz.tui.runinfo import RunInfo
 
 #: Playback speeds offered by ``+`` and ``-``.
@@ -94,15 +95,24 @@ class RunTrace:
 
 
 class Playback:
-    """The playback clock (in epochs), its speed and play/pause state, over the run traces."""
+    """The playback clock (in epochs), its speed and play/pause state, over the run traces.
 
-    def __init__(self, infos: list[RunInfo], p: int) -> None:
+    ``columns``: the runs each column shows (a seed ensemble is one column; default: one per run).
+    """
+
+    def __init__(self, infos: list[RunInfo], p: int, columns: tuple[Column, ...] | None = None) -> None:
         self.infos = infos
         self.traces = [RunTrace(p) for _ in infos]
+        self.columns = columns if columns is not None else one_per_run([info.name for info in infos])
+        self._column_of = {i: c for c, col in enumerate(self.columns) for i in col.runs}
         self.clock = 0.0
         self.speed_index = SPEEDS.index(1.0)
         self.playing = True
         self.p = p
+
+    def column_of(self, run: int) -> int:
+        """The column that shows run ``run``."""
+        return self._column_of[run]
 
     # --- clock ----------------------------------------------------------------------------
     @property

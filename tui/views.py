@@ -20,8 +20,11 @@ from gdviz.report import format_bytes, format_number, format_seconds
 from gdviz.runs import measured
 from gdviz.surface import Surface
 from gdviz.target import is_fallback
+from gdviz.ensembles import spread
+from gdviz.tui.bands import Band
 from gdviz.tui.chart import ChartSpec, Series, y_range_of
 from gdviz.tui.colors import PATTERN_GLYPHS, RunLook, run_looks
+from gdviz.tui.ensembles import Column, curves_of, median_member, spread_cell
 from gdviz.tui.main_screen import ScreenLayout
 from gdviz.tui.panels import RunColumnView, StatsView, StatusView
 from gdviz.tui.state import Playback, RunTrace, format_speed
@@ -46,6 +49,7 @@ class ViewOptions:
     narrow: bool = False  # one run column at a time
     phase: str = ""  # what the engine is doing before its first points ("" once it has them)
     validation: bool = False  # the comparison chart shows the validation loss (held-out rows)
+    b_simple: bool = False  # the comparison chart shows the gradient noise scale B_simple (b)
 
 
 class Projections:
@@ -70,36 +74,57 @@ class Projections:
 
 
 def looks(pb: Playback) -> tuple[RunLook, ...]:
-    """Each run's colour, marker and line style, from its method (:func:`run_looks`)."""
-    return run_looks([info.method for info in pb.infos])
+    """Each column's colour, marker and line style, from its (first) run's method (:func:`run_looks`)."""
+    return run_looks([pb.infos[col.runs[0]].method for col in pb.columns])
+
+
+def representative(pb: Playback, c: int) -> int:
+    """The run that stands for column ``c``: its run, or an ensemble's median seed at the clock
+    (:func:`gdviz.tui.ensembles.median_member`): the status line's model, ``.``, the fork form."""
+    col = pb.columns[c]
+    return median_member(pb, col) if col.ensemble else col.runs[0]
 
 
 # --- a run column --------------------------------------------------------------------------------
-def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None, xy: np.ndarray | None) -> RunColumnView:
-    """Run ``i``'s column at the playback clock; ``xy`` is its path in ``surface``'s plane."""
+def column_view(pb: Playback, c: int, opts: ViewOptions, surface: Surface | None, xy: np.ndarray | None) -> RunColumnView:
+    """Column ``c``'s view at the playback clock, for a lone run (an ensemble's is
+    :func:`gdviz.tui.ensemble_view.ensemble_column_view`); ``xy`` is its path in ``surface``'s plane."""
+    col = pb.columns[c]
+    i = col.runs[0]
     trace, info = pb.traces[i], pb.infos[i]
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
     fork = f" · forked @ep {info.forked_at:.3g}" if info.forked_at is not None else ""
     subtitle = f"diverged at step {div}" if div is not None else f"{info.method} · {info.updates_per_epoch} updates/epoch"
+    short_subtitles: tuple[str, ...] = ()
+    if col.seeds > 1 and div is None:  # seeds that cannot differ: one run, which says why
+        why = "shuffle = false" if "shuffle = false" in col.note else "a full batch is never shuffled"
+        subtitle = f"{col.seeds} seeds, one path: {why}"
+        short_subtitles = (f"one path: {why}", f"one path for {col.seeds} seeds")
     if opts.narrow:
-        subtitle = f"{subtitle} · run {info.index + 1}/{len(pb.traces)}, tab: next"
+        where = f" · run {c + 1}/{len(pb.columns)}, tab: next"
+        subtitle = f"{subtitle}{where}"
+        short_subtitles = tuple(f"{s}{where}" for s in short_subtitles)
     message = f"diverged at step {div}" if div is not None else ""
     if not len(trace.history) and opts.phase:
         message = opts.phase
-    look = looks(pb)[i]
+    look = looks(pb)[c]
     path = None
     if xy is not None and k > 0:
         path = PathSpec(xy[:k], look.color, look.marker, key=(k, trace.version if k >= len(trace.history) else trace.forks))
     lr = f"lr {info.learning_rate:g}"
-    shorter = (f"{info.name} · B={info.batch} · {info.optimizer} {lr}", f"{info.name} · B={info.batch} · {lr}",
-               f"{info.name} · {lr}", info.name)  # fmt: skip
+    name = f"{info.name} ({col.seeds} seeds: 1 run)" if col.seeds > 1 else info.name
+    shorter = (f"{name} · B={info.batch} · {info.optimizer} {lr}", f"{name} · B={info.batch} · {lr}",
+               f"{name} · {lr}", name)  # fmt: skip
+    if col.seeds > 1:
+        shorter = (*shorter, info.name)
     return RunColumnView(
-        title=f"{look.marker} {info.title}{fork}",
+        title=f"{look.marker} {info.title if col.seeds == 1 else f'{name} · B={info.batch} · {info.optimizer} · {lr}'}{fork}",
         short_titles=tuple(f"{look.marker} {s}{fork}" for s in shorter),
         short_captions=short_captions(surface, pb.p),
         subtitle=subtitle,
-        selected=i == opts.selected,
+        short_subtitles=short_subtitles,
+        selected=c == opts.selected,
         surface=SurfaceFrame(surface, path, message, contours=opts.plain),
         caption=surface_caption(surface, pb.p),
         curve=curve_spec(pb, i, opts),
@@ -136,7 +161,7 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     h = trace.history
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
-    color = looks(pb)[i].color
+    color = looks(pb)[pb.column_of(i)].color
     # A diverged run's curve is drawn up to its last finite point, which is marked ✖.
     full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss", end_mark="✖" if div is not None else "")
     mini = Series(h.epoch[:k], h.loss[:k], color, faint=True, label="minibatch loss")
@@ -189,23 +214,40 @@ def _mini_clip(h: History) -> np.ndarray:
 
 
 # --- the comparison chart ------------------------------------------------------------------------
+#: What the comparison chart plots: the history column and how its title names it.
+QUANTITIES = {"full_loss": "full-dataset loss", "val_loss": "validation loss", "b_simple": "B_simple = tr(Σ)/|G|²"}
+
+
 def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
-    """Every run's full-dataset loss (or, with ``opts.validation``, its validation loss) up to
-    the clock, against epochs, updates or seconds."""
+    """Every column's full-dataset loss (with ``opts.validation`` its validation loss, with
+    ``opts.b_simple`` its gradient noise scale B_simple, log y) up to the clock, against epochs,
+    updates or seconds. A seed ensemble is one curve, its median, over its 10–90 % band."""
+    quantity = "b_simple" if opts.b_simple else "val_loss" if opts.validation else "full_loss"
+    log_y = True if opts.b_simple else opts.log_y
     cursors = pb.cursors()
-    series, everything = [], []
+    series, everything, bands = [], [], []
     lk = looks(pb)
-    ys = [t.history.val_loss if opts.validation else t.history.full_loss for t in pb.traces]
-    for i, (trace, k) in enumerate(zip(pb.traces, cursors)):
-        h, y = trace.history, ys[i]
-        x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
-        pattern = lk[i].pattern if opts.plain else "solid"
-        series.append(Series(x[:k], y[:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
+    starts = []
+    for c, col in enumerate(pb.columns):
+        if col.ensemble:
+            cv = curves_of(pb, col)
+            k, x, bd = cv.cursor(pb.clock), cv.x(opts.x_axis), getattr(cv, quantity)
+            y = bd.median if bd is not None else np.full(len(x), np.nan)
+            if bd is not None:
+                bands.append(Band(x[:k], bd.p10[:k], bd.p90[:k], lk[c].color))
+                everything += [Series(x, bd.p10, (0, 0, 0)), Series(x, bd.p90, (0, 0, 0))]
+        else:
+            h, k = pb.traces[col.runs[0]].history, cursors[col.runs[0]]
+            x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
+            y = getattr(h, quantity)
+        pattern = lk[c].pattern if opts.plain else "solid"
+        series.append(Series(x[:k], y[:k], lk[c].color, pattern=pattern, end_mark=lk[c].marker))
         everything.append(Series(x, y, (0, 0, 0)))
+        if len(y) and np.isfinite(y[0]):
+            starts.append(float(y[0]))
     # A run that blew up would squash the others into a few rows: the y axis stops at ten times
     # the highest starting loss, and a line above it ends in ↑ where it left the chart.
-    starts = [float(y[0]) for y in ys if len(y) and np.isfinite(y[0])]
-    if starts:
+    if starts and not opts.b_simple:
         cap = 10.0 * max(starts)
         everything = [Series(s.x, np.minimum(s.y, cap), s.color) for s in everything]
     if opts.x_axis == "epochs":
@@ -217,25 +259,32 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         secs = [float(t.history.seconds[k - 1]) for t, k in zip(pb.traces, cursors) if k > 0]
         xr = (0.0, _nice_ceiling(max(secs, default=0.0)))
     legend = "   ".join(
-        f"{lk[i].marker} {PATTERN_GLYPHS[lk[i].pattern] + ' ' if opts.plain else ''}{info.name}"
-        for i, info in enumerate(pb.infos)
+        f"{lk[c].marker} {PATTERN_GLYPHS[lk[c].pattern] + ' ' if opts.plain else ''}"
+        f"{col.label if col.ensemble else pb.infos[col.runs[0]].name}"
+        for c, col in enumerate(pb.columns)
     )
     axis_name = {"epochs": "epochs (samples seen / n)", "updates": "updates (log)", "seconds": "seconds (measured)"}[opts.x_axis]
     held = any(len(t.history) and np.isfinite(t.history.val_loss[0]) for t in pb.traces)
     other = (", v: training" if opts.validation else ", v: validation") if held else ""
     hint = "" if opts.narrow else f" (x: cycle axis, l: log/linear{other})"
+    if opts.b_simple:
+        hint = "" if opts.narrow else " (log; x: cycle axis, b: back to the loss)"
+    what = f"{QUANTITIES[quantity]} vs {opts.x_axis}"
+    spread_words = ", median and 10–90% band over seeds" if bands else ""
     # Measured seconds can change for points already drawn (a fork): the versions join the key.
     versions = tuple(t.version for t in pb.traces) if opts.x_axis == "seconds" else 0
     return ChartSpec(
         series=series,
         x_range=xr,
-        y_range=y_range_of(everything, opts.log_y),
-        log_y=opts.log_y,
+        y_range=y_range_of(everything, log_y),
+        log_y=log_y,
         log_x=opts.x_axis == "updates",
         x_label=axis_name,
-        title=f"{'validation' if opts.validation else 'full-dataset'} loss vs {opts.x_axis}{hint}   {legend}",
-        key=(tuple(cursors), tuple(t.forks for t in pb.traces), versions, opts.validation),
+        title=f"{what}{spread_words}{hint}   {legend}",
+        short_titles=(f"{what}{spread_words}   {legend}", f"{what}   {legend}", legend),
+        key=(tuple(cursors), tuple(t.forks for t in pb.traces), versions, quantity),
         no_color=opts.plain,
+        bands=tuple(bands),
     )
 
 
@@ -252,38 +301,89 @@ def _nice_ceiling(v: float) -> float:
 
 # --- the stats table -----------------------------------------------------------------------------
 def stats_view(pb: Playback) -> StatsView:
-    """The stats table at the playback clock (the headless table's columns).
+    """The stats table at the playback clock (the headless table's columns), a row per column.
 
     The fixed figures are the runs' facts (:mod:`gdviz.tui.runinfo`); the measured ones come
-    from :func:`gdviz.runs.measured` at the clock, as the headless table's at a run's end.
+    from :func:`gdviz.runs.measured` at the clock, as the headless table's at a run's end. A
+    seed ensemble's row gives each figure over its seeds (:func:`_ensemble_row`).
     """
-    rows = []
-    for info, trace in zip(pb.infos, pb.traces):
-        fixed = (info.name, info.method, str(info.batch), str(info.updates_per_epoch),
-                 format_bytes(info.memory_per_step) if info.memory_per_step else "–")  # fmt: skip
-        k = trace.cursor(pb.clock)
-        if k == 0:
-            rows.append((*fixed, "–", "–", "–", "–", "–", "–"))
-            continue
-        m = measured(trace.history, k, info.target_loss)
-        if info.target_loss is None:
-            to_target = "no target"
-        elif m.epochs_to_target is not None:
-            to_target = f"{m.epochs_to_target:.3g}"
-        else:
-            ended = trace.done and pb.clock >= trace.last_epoch - 1e-12  # the clock is at the run's end
-            to_target = "not reached" if ended else "not yet"
-        div = pb.diverged_shown(info.index)
-        rows.append((
-            *fixed,
-            f"{m.epochs:.2f}",
-            format_seconds(m.seconds_per_epoch) if m.epochs > 0 else "–",
-            format_number(m.full_loss),
-            to_target,
-            format_number(m.gradient_noise, 3),
-            f"at step {div}" if div is not None else "no",
-        ))  # fmt: skip
+    rows = [_ensemble_row(pb, col) if col.ensemble else _run_row(pb, col) for col in pb.columns]
     return StatsView(tuple(rows), looks(pb))
+
+
+def _fixed(pb: Playback, col: Column) -> tuple[str, ...]:
+    info = pb.infos[col.runs[0]]
+    name = col.label if col.ensemble or col.seeds > 1 else info.name
+    return (name, info.method, str(info.batch), str(info.updates_per_epoch),
+            format_bytes(info.memory_per_step) if info.memory_per_step else "–")  # fmt: skip
+
+
+def _ended(pb: Playback, i: int) -> bool:
+    """The clock is at run ``i``'s end."""
+    trace = pb.traces[i]
+    return trace.done and pb.clock >= trace.last_epoch - 1e-12
+
+
+def _run_row(pb: Playback, col: Column) -> tuple[str, ...]:
+    i = col.runs[0]
+    info, trace = pb.infos[i], pb.traces[i]
+    k = trace.cursor(pb.clock)
+    if k == 0:
+        return (*_fixed(pb, col), "–", "–", "–", "–", "–", "–", "–")
+    m = measured(trace.history, k, info.target_loss)
+    if info.target_loss is None:
+        to_target = "no target"
+    elif m.epochs_to_target is not None:
+        to_target = f"{m.epochs_to_target:.3g}"
+    else:
+        to_target = "not reached" if _ended(pb, i) else "not yet"
+    div = pb.diverged_shown(i)
+    return (
+        *_fixed(pb, col),
+        f"{m.epochs:.2f}",
+        format_seconds(m.seconds_per_epoch) if m.epochs > 0 else "–",
+        format_number(m.full_loss),
+        to_target,
+        format_number(m.gradient_noise, 3),
+        format_number(m.b_simple, 3),
+        f"at step {div}" if div is not None else "no",
+    )  # fmt: skip
+
+
+def _ensemble_row(pb: Playback, col: Column) -> tuple[str, ...]:
+    """An ensemble's figures over its seeds at the clock: full loss and epochs to target as
+    ``median [p10–p90]`` (:func:`gdviz.ensembles.spread`), the others as their median."""
+    info = pb.infos[col.runs[0]]
+    ms = [measured(pb.traces[i].history, k, pb.infos[i].target_loss)
+          for i in col.runs if (k := pb.traces[i].cursor(pb.clock)) > 0]  # fmt: skip
+    if not ms:
+        return (*_fixed(pb, col), "–", "–", "–", "–", "–", "–", "–")
+    epochs = spread([m.epochs for m in ms]).median
+
+    def median(values: list[float]) -> float:
+        finite = [v for v in values if math.isfinite(v)]
+        return spread(finite).median if finite else math.nan
+
+    if info.target_loss is None:
+        to_target = "no target"
+    else:
+        sp = spread([m.epochs_to_target for m in ms])
+        ended = all(_ended(pb, i) for i in col.runs)
+        if sp.reached == 0:
+            to_target = "not reached" if ended else "not yet"
+        else:  # seeds not there yet: later than the clock (or than their end)
+            to_target = spread_cell(sp, "{:.3g}".format, f">{epochs:.3g}")
+    diverged = sum(pb.diverged_shown(i) is not None for i in col.runs)
+    return (
+        *_fixed(pb, col),
+        f"{epochs:.2f}",
+        format_seconds(median([m.seconds_per_epoch for m in ms])) if epochs > 0 else "–",
+        spread_cell(spread([m.full_loss for m in ms]), "{:.3g}".format, "✖", count=False),
+        to_target,
+        format_number(median([m.gradient_noise for m in ms]), 3),
+        format_number(median([m.b_simple for m in ms]), 3),
+        f"{diverged}/{len(col.runs)} seeds" if diverged else "no",
+    )  # fmt: skip
 
 
 # --- the status line -----------------------------------------------------------------------------
@@ -306,7 +406,8 @@ def status_view(
     phase_seconds: float = 0.0,
 ) -> StatusView:
     """Scenario, data size, target, play state and speed, the clock, and the selected run's
-    fitted model (``model``'s line, in original units) at the clock."""
+    fitted model (``model``'s line, in original units) at the clock (an ensemble's: its median
+    seed's, :func:`representative`)."""
     if opts.phase:  # start-up (Numba compiling on a cold cache): the seconds show it is alive
         state = f"⏳ {opts.phase.splitlines()[0]} {phase_seconds:.0f} s"
     elif pb.finished:
@@ -316,12 +417,13 @@ def status_view(
     n, d = dataset.X.shape
     # The clock first: on a narrow terminal the line is cut at the right, never the epoch counter.
     parts = [f"epoch {pb.clock:.2f}/{pb.max_epochs:g}", state, scenario, f"n={n} d={d}", where]
-    sel = min(opts.selected, len(pb.traces) - 1)
-    trace = pb.traces[sel] if pb.traces else None
+    c = min(opts.selected, len(pb.columns) - 1)
+    trace = pb.traces[representative(pb, c)] if pb.traces else None
     if trace is not None and len(trace.history) and model is not None:
         params = trace.history.params[trace.cursor(pb.clock) - 1]
         if np.all(np.isfinite(params)):
-            parts.append(f"{looks(pb)[sel].marker} {model.fitted_line(dataset, params)}")
+            median = "median seed: " if pb.columns[c].ensemble else ""
+            parts.append(f"{looks(pb)[c].marker} {median}{model.fitted_line(dataset, params)}")
     return StatusView(" · ".join(parts))
 
 
