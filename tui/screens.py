@@ -44,8 +44,9 @@ ABOUT = (
     "the mean squared distance of a minibatch gradient from the full one. With held-out rows "
     "(data.validation) each loss panel adds the validation loss, dashed, and v puts it on the "
     "comparison chart. B_simple is the gradient noise scale tr(Σ)/|G|² (Σ the per-example "
-    "gradient covariance, G the full gradient) at the clock: the batch size above which a bigger "
-    "batch mostly buys the same step; it grows as the loss falls, and b charts it."
+    "gradient covariance, G the full gradient) at the clock: the batch size at which a batch "
+    "gradient's noise is as large as the gradient itself (bigger batches buy little more); it "
+    "grows as the loss falls, and b charts it."
 )
 
 ENSEMBLES = (
