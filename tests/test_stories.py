@@ -169,6 +169,10 @@ def seeds(engine: Engine, f: Figures, text: str) -> None:
     _quoted(text, f"SGD {sgd.epochs_to_target.text()} epochs ({su.text(n)} updates)",
             f"mini-batch 32 {mini.epochs_to_target.text()} epochs ({mu.text(n)} updates)",
             f"final loss SGD {sgd.final_loss.text()}, mini-batch 32 {mini.final_loss.text()}", "(13 epochs, 0.127)")
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    lo, hi = "{:.3g}".format(sgd.final_loss.p10), "{:.3g}".format(sgd.final_loss.p90)
+    assert f"SGD needs {su.text(n)} updates over 20 seeds and mini-batch 32 {mu.text(n)}" in readme
+    assert f"SGD ends anywhere from {lo} to {hi}" in readme
 
 
 STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {

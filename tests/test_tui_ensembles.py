@@ -257,3 +257,20 @@ def test_a_chart_draws_bands_only_in_cells_no_line_passes_through() -> None:
     line_rows = {r for r, _ in line_cells if r < len(alone) - 1}
     assert rows - line_rows and min(rows) < min(line_rows) <= max(line_rows) < max(rows)  # above and below
     assert all(B.BRAILLE_CHARS.index(with_band[r][plot][c]) > 0 for r, c in band_cells if r < len(alone) - 1)
+
+
+def test_the_readmes_b_simple_figures_are_houses_full_batch() -> None:
+    """The README's B_simple paragraph quotes houses' full batch: 3.3 at the start, 12 at epoch
+    12, 2.6·10⁴ at the end (where it nears the optimum)."""
+    from gdviz.data import build_dataset
+    from gdviz.engine import Engine
+    from gdviz.scenario import load_scenario
+
+    scenario = load_scenario("houses")
+    engine = Engine(scenario, build_dataset(scenario))
+    engine.run_to_end()
+    h = engine.runs[0].history
+    at = {float(e): float(b) for e, b in zip(h.epoch, h.b_simple) if np.isfinite(b)}
+    assert (round(at[0.0], 1), round(at[12.0]), round(engine.summaries()[0].b_simple, -3)) == (3.3, 12, 26000)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "from 3.3 at the start to 12 at epoch 12 and 2.6·10⁴ at the optimum" in " ".join(readme.split())
