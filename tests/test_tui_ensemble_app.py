@@ -181,3 +181,40 @@ async def test_no_color_draws_the_cloud_with_shade_characters(seeds, tmp_path, m
         await pilot.pause()
         surface = text_of(app.screen.query_one("#run-1", RunColumn).surface_view)
         assert any(ch in surface for ch in "░▒▓█") and "◆" in surface
+
+
+async def _until(pilot, condition, timeout: float = 30.0) -> bool:
+    """Let the app run until ``condition()`` holds (polled every 20 ms, at most ``timeout`` s)."""
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return True
+        await pilot.pause(0.02)
+    return condition()
+
+
+async def test_the_live_worker_forks_every_seed_of_an_ensemble(seeds):
+    scenario, dataset, _ = seeds
+    app = make_app(scenario, dataset, fps=10)
+    async with app.run_test(size=SIZE) as pilot:
+        pb = app.playback
+        assert await _until(pilot, lambda: not app.phase and pb.clock > 0.1 and all(len(t.history) > 1 for t in pb.traces))
+        await pilot.press("tab", "enter")  # sgd (4 seeds)
+        assert isinstance(app.screen, ForkScreen)
+        lr = app.screen.query_one("#lr")
+        assert await _until(pilot, lambda: app.focused is lr, timeout=5.0)
+        lr.value = ""
+        await pilot.press(*"0.003", "enter")
+        members = pb.columns[1].runs
+        forked_at = pb.infos[members[0]].forked_at
+        assert forked_at is not None and all(pb.infos[i].forked_at == forked_at for i in members)
+        driver = app.driver
+
+        def continued() -> bool:  # the worker made every seed's fork, and their points arrive
+            return all(driver.forks[i] == 1 and driver.engine.runs[i].spec.train.learning_rate == 0.003
+                       and float(pb.traces[i].history.epoch[-1]) > forked_at + 0.05 for i in members)  # fmt: skip
+
+        assert await _until(pilot, continued)
+        assert [driver.engine.runs[i].spec.seed for i in members] == [3, 4, 5, 6]  # each keeps its own order
+        assert all(driver.forks[i] == 0 for i in (*pb.columns[0].runs, *pb.columns[2].runs))
+        await pilot.press("q")
+    assert app.return_code == 0
