@@ -289,7 +289,7 @@ class SweepApp(App[int]):
     @staticmethod
     def _best_rows(fig: V.Figures) -> list[tuple[str, ...]]:
         return [(str(b.batch), fmt_lr(b.learning_rate), fmt_steps(b.steps_to_target), fmt_steps(b.examples_to_target),
-                 f"{b.b_simple:.0f}" if b.b_simple is not None and math.isfinite(b.b_simple) else "—")
+                 V.fmt_b(b.b_simple) if b.b_simple is not None and math.isfinite(b.b_simple) else "—")
                 for b in fig.result.best]  # fmt: skip
 
     def status_text(self) -> str:

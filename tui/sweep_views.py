@@ -70,6 +70,11 @@ def short_steps(x: float) -> str:
     return f"{x:.0f}"
 
 
+def fmt_b(x: float) -> str:
+    """A batch-size-like figure (B_crit, B_simple): ``73``, ``3.2``."""
+    return f"{x:.0f}" if x >= 10 else f"{x:.2g}"
+
+
 def short_loss(x: float) -> str:
     """A loss in at most 4 characters where it can: ``0.41``, ``12``, ``3e-4``, ``2e5``."""
     if not math.isfinite(x):
@@ -231,7 +236,7 @@ def scaling_spec(fig: Figures, plain: bool) -> LogLogSpec:
         s_fit = fit.predict_steps(grid)
         curves += [Curve(grid, s_fit, S_RGB, "S fit"), Curve(grid, s_fit * grid, E_RGB, "E fit", pattern="dashed")]
         if fit.b_crit is not None:
-            rules.append(Rule("x", fit.b_crit, f"B_crit {fit.b_crit:.0f}"))
+            rules.append(Rule("x", fit.b_crit, f"B_crit {fmt_b(fit.b_crit)}"))
     key = (tuple(B), tuple(S), None if fit is None else (fit.s_min, fit.e_min))
     return LogLogSpec(tuple(curves), tuple(rules), title=title, x_label="batch size B", no_color=plain, key=key)
 
@@ -247,11 +252,11 @@ def fit_lines(fig: Figures) -> list[str]:
     if fit is not None:
         out.append(f"S_min = {fit.s_min:.3g} steps, E_min = {fit.e_min:.3g} examples (fit S = S_min + E_min/B)")
     if fit is not None and fit.b_crit is not None:
-        out.append(f"B_crit = E_min/S_min = {fit.b_crit:.0f}" + (f" = {fit.b_crit / bs:.2f} × B_simple" if has_bs else ""))
+        out.append(f"B_crit = E_min/S_min = {fmt_b(fit.b_crit)}" + (f" = {fit.b_crit / bs:.2f} × B_simple" if has_bs else ""))
     elif res.note:
         out.append(res.note)
     if has_bs:
-        out.append(f"B_simple at the target = {bs:.0f} (median of the best cells)")
+        out.append(f"B_simple at the target = {fmt_b(bs)} (median of the best cells)")
     return out
 
 
@@ -272,7 +277,7 @@ def noise_spec(fig: Figures, cell: tuple[int, int], trace: Trace | None, plain: 
     rules = [Rule("x", trace.target_loss, f"target {trace.target_loss:g}")]
     fit = fig.result.fit
     if fit is not None and fit.b_crit is not None:
-        rules.append(Rule("y", fit.b_crit, f"B_crit {fit.b_crit:.0f}"))
+        rules.append(Rule("y", fit.b_crit, f"B_crit {fmt_b(fit.b_crit)}"))
     key = ("trace", cell, len(trace.step), None if fit is None else fit.b_crit)
     return LogLogSpec(tuple(curves), tuple(rules), title=title, x_label="full loss (falls →)", reverse_x=True,
                       no_color=plain, key=key)  # fmt: skip
@@ -281,12 +286,12 @@ def noise_spec(fig: Figures, cell: tuple[int, int], trace: Trace | None, plain: 
 def noise_line(fig: Figures, trace: Trace | None) -> str:
     """Under the B_simple chart: its value at the target beside B_crit."""
     fit = fig.result.fit
-    crit = f"B_crit = {fit.b_crit:.0f} (fit)" if fit is not None and fit.b_crit is not None else "B_crit undefined"
+    crit = f"B_crit = {fmt_b(fit.b_crit)} (fit)" if fit is not None and fit.b_crit is not None else "B_crit undefined"
     if trace is None:
         return f"B_simple = tr(Σ)/|G|², the gradient noise scale · {crit}"
     if trace.b_simple_at_target is None:
         return f"this run did not reach the target: no B_simple at it · {crit}"
-    return f"B_simple at the target = {trace.b_simple_at_target:.0f} (this cell) · {crit}"
+    return f"B_simple at the target = {fmt_b(trace.b_simple_at_target)} (this cell) · {crit}"
 
 
 # --- the status line ------------------------------------------------------------------------------------
@@ -309,7 +314,7 @@ def closing_note(fig: Figures, seconds: float | None) -> str:
     res = fig.result
     took = f" in {seconds:.1f} s" if seconds is not None else ""
     fit = res.fit
-    crit = f"B_crit = {fit.b_crit:.0f} from the fit" if fit is not None and fit.b_crit is not None else res.note
+    crit = f"B_crit = {fmt_b(fit.b_crit)} from the fit" if fit is not None and fit.b_crit is not None else res.note
     bs = res.b_simple_at_target
-    noise = f"; B_simple at the target = {bs:.0f}" if bs is not None and math.isfinite(bs) else ""
+    noise = f"; B_simple at the target = {fmt_b(bs)}" if bs is not None and math.isfinite(bs) else ""
     return f"{res.total_cells:,} cells done{took}: {crit}{noise}"
