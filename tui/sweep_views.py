@@ -56,10 +56,10 @@ def figures_of(result: SweepResult) -> Figures:
 
 # --- formats ---------------------------------------------------------------------------------
 def short_steps(x: float) -> str:
-    """At most 4 characters: ``8.5``, ``172``, ``1.4k``, ``55k``, ``1.2M``."""
+    """At most 4 characters: ``8.5``, ``41.5``, ``172``, ``1.4k``, ``55k``, ``1.2M``."""
     if not math.isfinite(x):
         return "—"
-    if x < 10:
+    if x < 99.95:  # a median of two seeds may end in .5
         return f"{x:.0f}" if x == int(x) else f"{x:.1f}"
     if x < 999.5:
         return f"{x:.0f}"
