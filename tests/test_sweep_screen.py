@@ -197,6 +197,15 @@ async def test_the_cursor_moves_with_arrows_and_hjkl_and_the_line_shows_the_cell
     assert "2 seeds: 2 reached" in line
 
 
+async def test_tab_and_a_click_on_the_table_leave_the_arrows_to_the_cursor(done_runner):
+    """Nothing on the screen takes focus (a scrolling table would take the arrows)."""
+    app = frozen(done_runner, SA.SweepState(cursor=(2, 2), user_moved=True))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.click("#table-box")
+        await pilot.press("tab", "tab", "down", "right")
+        assert app.focused is None and app.state.cursor == (3, 3)
+
+
 async def test_b_jumps_to_the_best_lr_and_a_diverged_cell_says_so(done_runner):
     app = frozen(done_runner, SA.SweepState(cursor=(1, 5), user_moved=True))
     async with app.run_test(size=(200, 60)) as pilot:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 from textual import on, work
 from textual.app import App
+from textual.binding import Binding
 from textual.message import Message
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
@@ -86,7 +87,7 @@ class SweepApp(App[int]):
 
     CSS_PATH = "sweep.tcss"
     TITLE = "gdviz sweep"
-    BINDINGS = [("ctrl+c", "quit", "quit")]
+    BINDINGS = [Binding("ctrl+c", "quit", "quit", show=False, priority=True)]
 
     def __init__(self, runner: SweepRunner, *, frozen: bool = False, state: SweepState | None = None) -> None:
         super().__init__()

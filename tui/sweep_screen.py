@@ -108,7 +108,7 @@ class SweepScreen(Screen[None]):
             with Horizontal(id="top"):
                 with Vertical(id="heat-box", classes="panel"):
                     yield HeatMap(id="heat")
-                with VerticalScroll(id="table-box", classes="panel"):
+                with Vertical(id="table-box", classes="panel"):  # not focusable: arrows stay the cursor's
                     yield Static("", id="best-table")
                     yield Static("", id="story", classes="help-about")
             with Horizontal(id="bottom"):
