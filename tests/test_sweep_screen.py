@@ -206,6 +206,17 @@ async def test_tab_and_a_click_on_the_table_leave_the_arrows_to_the_cursor(done_
         assert app.focused is None and app.state.cursor == (3, 3)
 
 
+async def test_a_click_on_a_cell_selects_it(done_runner):
+    app = frozen(done_runner, SA.SweepState(cursor=(0, 0), user_moved=True))
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        gutter, width, rows = app.screen.heat._geometry
+        await pilot.click("#heat", offset=(gutter + 4 * width + 2, 2 + 3 * rows))
+        assert app.state.cursor == (3, 4)
+        await pilot.click("#heat", offset=(1, 0))  # the title: no cell
+        assert app.state.cursor == (3, 4)
+
+
 async def test_b_jumps_to_the_best_lr_and_a_diverged_cell_says_so(done_runner):
     app = frozen(done_runner, SA.SweepState(cursor=(1, 5), user_moved=True))
     async with app.run_test(size=(200, 60)) as pilot:
@@ -231,6 +242,35 @@ async def test_the_selected_cells_b_simple_trace_is_drawn_with_its_value_at_the_
         assert f"B_simple at the target = {V.fmt_b(trace.b_simple_at_target)} (this cell)" in \
                app.screen.text("noise-text").render().plain  # fmt: skip
         assert any(r.label.startswith("B_crit") for r in spec.rules)
+
+
+async def test_a_trace_that_fails_is_said_in_its_panel(done_runner, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("trace exploded")
+
+    monkeypatch.setattr(SA, "cell_trace", broken)
+    app = frozen(done_runner)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await pilot.pause()
+        assert "B_simple could not be computed: RuntimeError: trace exploded" in app.screen.noise.spec.message
+        await pilot.press("left")  # the screen goes on
+        assert app.screen.noise.spec.message
+
+
+async def test_a_failure_in_the_sweep_worker_shows_the_error_screen_and_q_quits(monkeypatch):
+    import gdviz.engine
+    from gdviz.tui.screens import ErrorScreen
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kernel exploded")
+
+    monkeypatch.setattr(gdviz.engine, "warm_up", broken)
+    app = SA.make_sweep_app(small_sweep())
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await _until(pilot, lambda: isinstance(app.screen, ErrorScreen), timeout=10)
+        assert "kernel exploded" in app.screen.error_title
+        await pilot.press("q")
+    assert app.return_code == 0 and app.finished.is_set()
 
 
 # --- enter: the cell's runs in the main app ---------------------------------------------------------------

@@ -38,6 +38,7 @@ from gdviz.sweep.runner import SweepRunner
 from gdviz.text import printable
 from gdviz.tui import sweep_views as V
 from gdviz.tui.screens import ErrorScreen
+from gdviz.tui.sweep_heat import HeatMap
 from gdviz.tui.sweep_screen import PANELS, SweepHelpScreen, SweepScreen, best_table, sweep_layout
 
 #: Seconds between the worker's posts of the result so far.
@@ -239,8 +240,11 @@ class SweepApp(App[int]):
         if choice is None:
             return  # the cell has not run yet: asked again when it has
         seed_index, steps = choice
-        if self.frozen:
-            self.state.traces[cell] = self._trace(cell, seed_index, steps)
+        if self.frozen:  # no worker: trained here
+            try:
+                self.state.traces[cell] = self._trace(cell, seed_index, steps)
+            except Exception as exc:  # shown in the panel, as the worker's failures are
+                self.trace_errors[cell] = f"B_simple could not be computed: {type(exc).__name__}: {exc}"
             return
         self._trace_busy = cell
         self._trace_worker(cell, seed_index, steps)
@@ -319,6 +323,10 @@ class SweepApp(App[int]):
             self.state.cursor = (i, j)
             self._want_trace()
         self.draw()
+
+    @on(HeatMap.CellClicked)
+    def _clicked(self, message: HeatMap.CellClicked) -> None:
+        self._select(message.row, message.col)
 
     def action_move(self, di: int, dj: int) -> None:
         i, j = self.state.cursor

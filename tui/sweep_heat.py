@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
+from textual.message import Message
 
 from gdviz.text import printable
 from gdviz.tui.canvas import LinesWidget, merge_cells
@@ -113,9 +115,18 @@ class HeatMap(LinesWidget):
     HeatMap { height: 1fr; width: 1fr; }
     """
 
+    @dataclass
+    class CellClicked(Message):
+        """The user clicked cell (``row``, ``col``)."""
+
+        row: int
+        col: int
+
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.view: HeatView | None = None
+        #: Where the cells were drawn: gutter width, cell width, rows per cell (for clicks).
+        self._geometry = (0, 0, 1)
 
     def show(self, view: HeatView) -> bool:
         self.view = view
@@ -135,6 +146,7 @@ class HeatMap(LinesWidget):
         if w < 1:
             return rows + [[Segment("(too narrow for the map)", label)]]
         cell_rows = max(1, min(2, (height - 3) // len(v.rows)))
+        self._geometry = (g, w, cell_rows)
         header = ("B\\lr" if g > 4 else "").rjust(g - 1) + " "
         for j, labels in enumerate(v.cols):
             text = next((t for t in labels if len(t) <= w - 1), "")
@@ -151,6 +163,15 @@ class HeatMap(LinesWidget):
                 rows.append(merge_cells(line))
         rows.append(self._legend(v, width))
         return rows
+
+    def on_click(self, event: events.Click) -> None:
+        v = self.view
+        g, w, cell_rows = self._geometry
+        if v is None or w < 1:
+            return
+        i, j = (event.y - 2) // cell_rows, (event.x - g) // w
+        if event.y >= 2 and event.x >= g and 0 <= i < len(v.rows) and 0 <= j < len(v.cols):
+            self.post_message(self.CellClicked(i, j))
 
     @staticmethod
     def _cell(v: HeatView, i: int, j: int, w: int, level: int | None, first: bool,

@@ -32,6 +32,7 @@ HEAT_MIN_WIDTH = 76
 
 KEYS = [
     ("← ↑ ↓ → / h j k l", "move the cursor: batch size (rows) and learning rate (columns)"),
+    ("click", "select the cell clicked on the heat map"),
     ("b", "the best learning rate of the cursor's batch size"),
     ("enter", "open the cell's runs (every seed) in the main app; q there comes back here"),
     ("tab / 1 2 3 4", "narrow terminals: show the heat map, S(B) and E(B), B_simple, the best-lr table"),
