@@ -242,6 +242,10 @@ async def test_the_selected_cells_b_simple_trace_is_drawn_with_its_value_at_the_
         assert f"B_simple at the target = {V.fmt_b(trace.b_simple_at_target)} (this cell)" in \
                app.screen.text("noise-text").render().plain  # fmt: skip
         assert any(r.label.startswith("B_crit") for r in spec.rules)
+        await pilot.press("b", "right", "right", "right", "right", "right")  # lr 3: diverged
+        await pilot.pause()
+        assert app.figures.marks[app.state.cursor] == DIVERGED and app.state.cursor in app.state.traces
+        assert app.screen.text("noise-text").render().plain.startswith("this run diverged: no B_simple")
 
 
 async def test_a_trace_that_fails_is_said_in_its_panel(done_runner, monkeypatch):

@@ -285,7 +285,7 @@ class SweepApp(App[int]):
         if error and trace is None:
             spec = V.LogLogSpec((), title=spec.title, message=error, no_color=self.plain, key=("error", i, j))
         screen.noise.set_spec(spec)
-        screen.text("noise-text").update(V.noise_line(fig, trace))
+        screen.text("noise-text").update(V.noise_line(fig, (i, j), trace))
         screen.text("cell").update(V.cell_line(fig, i, j))
         screen.text("best-table").update(best_table(self._best_rows(fig), "best learning rate per batch size"))
         story = self.runner.scenario.description

@@ -283,14 +283,15 @@ def noise_spec(fig: Figures, cell: tuple[int, int], trace: Trace | None, plain: 
                       no_color=plain, key=key)  # fmt: skip
 
 
-def noise_line(fig: Figures, trace: Trace | None) -> str:
+def noise_line(fig: Figures, cell: tuple[int, int], trace: Trace | None) -> str:
     """Under the B_simple chart: its value at the target beside B_crit."""
     fit = fig.result.fit
     crit = f"B_crit = {fmt_b(fit.b_crit)} (fit)" if fit is not None and fit.b_crit is not None else "B_crit undefined"
     if trace is None:
         return f"B_simple = tr(Σ)/|G|², the gradient noise scale · {crit}"
     if trace.b_simple_at_target is None:
-        return f"this run did not reach the target: no B_simple at it · {crit}"
+        why = "diverged" if fig.marks[cell] == DIVERGED else "did not reach the target"
+        return f"this run {why}: no B_simple at the target (its trace up to where it stopped) · {crit}"
     return f"B_simple at the target = {fmt_b(trace.b_simple_at_target)} (this cell) · {crit}"
 
 
