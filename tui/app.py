@@ -80,6 +80,8 @@ class GdvizApp(EngineLink):
         self._last_stats = 0.0
         self._frozen_clock = clock
         self._precomputed = precomputed
+        #: Said once as the app starts (the sweep screen opening a cell: how to get back).
+        self.notice = ""
         self._load(scenario, dataset)
 
     # --- set-up ----------------------------------------------------------------------------------
@@ -118,6 +120,8 @@ class GdvizApp(EngineLink):
             self.start_engine()
             self.set_interval(1.0 / self.fps, self._frame, name="frame")
         self.draw(force=True)
+        if self.notice:
+            self.notify(self.notice, timeout=10, markup=False)
 
     @property
     def main_screen(self) -> MainScreen | None:
@@ -397,14 +401,17 @@ def make_app(
 
 
 def run_app(
-    scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu", export_dir: Path | str | None = None
+    scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu", export_dir: Path | str | None = None,
+    notice: str = "",
 ) -> int:
     """Run the app in the terminal; returns the exit code (the terminal is restored on every exit).
-    ``export_dir``: where exports and screenshots go (created when first written; default: here)."""
+    ``export_dir``: where exports and screenshots go (created when first written; default: here);
+    ``notice``: a note shown as the app starts."""
     import asyncio
     import sys
 
     app = make_app(scenario, dataset, fps=fps, target=target, export_dir=export_dir)
+    app.notice = notice
     # Our own loop, closed without waiting for the worker threads (asyncio.run would wait, with
     # the terminal already restored and nothing said): a stopped engine thread that is inside a
     # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.
