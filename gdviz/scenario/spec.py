@@ -15,6 +15,7 @@ from typing import Any
 
 from gdviz import runfacts
 from gdviz.codes import ACTIVATIONS, DTYPES, LOSSES, MAX_HIDDEN_LAYERS, MODELS, OPTIMIZERS, SCHEDULES, SOURCES
+from gdviz.scenario.batching import BatchSchedule, _BatchScheduleCheck
 from gdviz.scenario.fields import (
     _Bool,
     _BatchSize,
@@ -36,6 +37,7 @@ MAX_VALUES = 50_000_000
 #: Every integer key has a range (issue 14): these bound the ones without a natural limit.
 MAX_EPOCHS = 100_000
 MAX_SEED = 2**32 - 1
+MAX_ACCUMULATE = 100_000
 
 """Largest n * d a generated dataset may have (400 MB of float64)."""
 
@@ -192,6 +194,12 @@ class TrainSpec:
     eta_min: float = _key(_Float(0.0), 0.0, applies=("schedule", ("cosine",)))
     shuffle: bool = _key(_Bool(), True, doc="a fresh sample order every epoch")
     drop_last: bool = _key(_Bool(), False, doc="skip the last, smaller batch of an epoch")
+    batch_schedule: BatchSchedule | None = _key(
+        _BatchScheduleCheck(MAX_VALUES, MAX_EPOCHS), None,
+        doc="batch size changes at epoch boundaries: a step rule or [epoch, batch] pairs",
+    )
+    accumulate: int = _key(_Int(1, MAX_ACCUMULATE), 1,
+                           doc="micro-batches whose gradients one optimizer step sums (as PyTorch's loop)")
     target_loss: float | None = _key(_Float(0.0, lo_open=True), None, doc="loss to reach; epochs to it are measured")
     dtype: str = _key(_Choice(DTYPES), "float64")
     target: str = _key(_Choice(TARGETS), "auto", doc="where to compute")
@@ -215,8 +223,9 @@ class RunSpec:
         return runfacts.method_name(self.effective_batch(n), n)
 
     def updates_per_epoch(self, n: int) -> int:
-        """``ceil(n / B)``, or ``floor(n / B)`` with ``drop_last``."""
-        return runfacts.updates_per_epoch(n, self.effective_batch(n), self.train.drop_last)
+        """``ceil(n / B)``, or ``floor(n / B)`` with ``drop_last``; over ``accumulate`` (rounded up).
+        With a batch schedule: at the starting batch."""
+        return runfacts.updates_per_epoch(n, self.effective_batch(n), self.train.drop_last, self.train.accumulate)
 
 
 @dataclass(frozen=True)
