@@ -102,8 +102,9 @@ def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None
     if xy is not None and k > 0:
         path = PathSpec(xy[:k], look.color, look.marker, key=(k, trace.version if k >= len(trace.history) else trace.forks))
     lr, B = f"lr {info.learning_rate:g}", f"B={info.batch_label}"
-    shorter = (f"{info.name} · {B} · {info.optimizer} {lr}", f"{info.name} · {B} · {lr}", f"{info.name} · {lr}",
-               info.name)  # fmt: skip
+    # Narrow columns keep the batch in force before the learning rate: it is what the app is about.
+    shorter = (f"{info.name} · {B} · {info.optimizer} {lr}", f"{info.name} · {B} · {lr}", f"{info.name} · {B}",
+               f"{info.name} · {lr}", info.name)  # fmt: skip
     return RunColumnView(
         title=f"{look.marker} {info.title}{fork}",
         short_titles=tuple(f"{look.marker} {s}{fork}" for s in shorter),
