@@ -131,7 +131,7 @@ class Engine(CudaTarget):
         facts = plan.segments[0].facts
         total = plan.total_updates if total_updates is None else total_updates
         stride = max(1, math.ceil(total / self.max_points))
-        expected_points = total // stride + int(t.epochs) + 1
+        expected_points = total // stride + math.ceil(plan.epoch_of(total)) + 1  # + 1 point per epoch end
         state = L.new_state(1, self.n, self.p, _dtype(t.dtype))
         hyper = {k: getattr(t, k) for k in (*L.FLOAT_KEYS, *L.INT_KEYS, "betas") if hasattr(t, k)}
         L.set_run(state, 0, params=self.init, initial_accumulator_value=t.initial_accumulator_value,
