@@ -27,7 +27,7 @@ from gdviz.history import History, HistoryChunk
 from gdviz.kernels import layout as L
 from gdviz.models import Model, model_of
 from gdviz.numba_cache import guard_against_damage
-from gdviz.runfacts import method_name, run_facts
+from gdviz.runfacts import method_name, plan_of
 from gdviz.runs import Group, Run, RunSummary, summarize
 from gdviz.scenario import RunSpec, Scenario, TrainSpec
 
@@ -130,14 +130,13 @@ class Engine(CudaTarget):
 
     def _make_run(self, index: int, spec: RunSpec, total_updates: int | None = None) -> Run:
         t = spec.train
-        facts = run_facts(n=self.n, d=self.d, p=self.p, batch_size=spec.batch_size, drop_last=bool(t.drop_last),
-                          optimizer=t.optimizer, momentum=t.momentum, amsgrad=t.amsgrad, centered=t.centered,
-                          dtype=t.dtype)  # fmt: skip
-        total = facts.updates_per_epoch * int(t.epochs) if total_updates is None else total_updates
+        plan = plan_of(spec, n=self.n, d=self.d, p=self.p)
+        facts = plan.segments[0].facts
+        total = plan.total_updates if total_updates is None else total_updates
         stride = max(1, math.ceil(total / self.max_points))
-        expected_points = total // stride + math.ceil(total / facts.updates_per_epoch) + 1
+        expected_points = total // stride + math.ceil(plan.epoch_of(total)) + 1  # + 1 point per epoch end
         state = self.new_run_state(t, facts.batch, spec.seed, stride)
-        return Run(index=index, spec=spec, facts=facts, total_updates=total, stride=stride,
+        return Run(index=index, spec=spec, plan=plan, total_updates=total, stride=stride,
                    noise_every=max(1, math.ceil(expected_points / self.noise_points)), state=state,
                    history=History(self.p))  # fmt: skip
 
@@ -166,7 +165,7 @@ class Engine(CudaTarget):
     def _add_initial_points(self, runs: list[Run]) -> None:
         thetas = np.stack([run.params.astype(np.float64) for run in runs])
         full = self.full_loss(thetas)
-        noise, scale = self._noise_stats(thetas, [run.batch for run in runs])
+        noise, scale = self._noise_stats(thetas, [run.facts.update_batch for run in runs])
         val = self.validation_loss(thetas)
         for r, (run, theta, f, z, bs) in enumerate(zip(runs, thetas, full, noise, scale)):
             run.points_seen = 1
@@ -282,7 +281,10 @@ class Engine(CudaTarget):
             n_up = np.zeros(len(group.runs), np.int64)
             for r, run in enumerate(group.runs):
                 if run.index in todo and not run.done:
-                    n_up[r] = max(0, min(int(todo[run.index]), run.total_updates - run.step))
+                    self._enter_segment(group, run)
+                    # A call never crosses a change of batch size: the batch changes between calls.
+                    end = min(run.total_updates, run.plan.end_step(run.segment))
+                    n_up[r] = max(0, min(int(todo[run.index]), end - run.step))
             if not n_up.any():
                 continue
             cap = max(K.history_capacity(int(k), run.stride, run.updates_per_epoch)
@@ -302,6 +304,18 @@ class Engine(CudaTarget):
                                  chunk.loss[r, :k].copy(), n_done, dt))  # fmt: skip
         return self._finish(recorded, append)
 
+    def _enter_segment(self, group: Group, run: Run) -> None:
+        """Give ``run`` the batch size of the plan's segment its next update falls in (a batch
+        schedule), at the epoch boundary where the previous segment ended."""
+        i = run.plan.index_at_step(run.step)
+        if i == run.segment:
+            return
+        run.segment = i
+        run.hpi[L.I_BATCH] = run.facts.batch
+        # The next epoch's order is made afresh (a full batch's: data order), whatever it was.
+        run.istate[L.S_PERM_EPOCH] = -1
+        self._release(group)  # a device copy holds the old batch size: made again at the next call
+
     def _finish(self, recorded: list, append: bool) -> list[HistoryChunk]:
         """Full loss, validation loss and noise of every new point in one batched pass; the runs'
         history chunks."""
@@ -318,7 +332,7 @@ class Engine(CudaTarget):
             due = ((run.points_seen + np.arange(k)) % run.noise_every == 0) | (steps >= run.total_updates)
             where = np.flatnonzero(due)
             due_thetas.append(params[where])
-            due_batches.extend([run.batch] * len(where))
+            due_batches.extend([run.facts.update_batch] * len(where))
             due_where.append(offset + where)
             offset += k
         noise = np.full(len(all_params), np.nan)
@@ -338,7 +352,7 @@ class Engine(CudaTarget):
             # Each point's time: the run's own chunk time shared out in proportion to its updates.
             frac = (steps - start_step) / max(n_done, 1)
             chunk = HistoryChunk(
-                run=run.index, step=steps, epoch=steps / run.updates_per_epoch, seconds=start_seconds + frac * dt,
+                run=run.index, step=steps, epoch=run.epochs_at(steps), seconds=start_seconds + frac * dt,
                 loss=loss, full_loss=full[offset : offset + k], noise=z.copy(), params=params, done=run.done,
                 diverged_step=run.diverged_step, b_simple=scale[offset : offset + k].copy(),
                 val_loss=None if val is None else val[offset : offset + k],
@@ -376,7 +390,8 @@ class Engine(CudaTarget):
         remaining_epochs : float
             Epochs the new run trains for (rounded up to whole updates, at least one).
         batch_size : int, optional
-            The new batch size; ``n`` or more means the full batch.
+            The new batch size; ``n`` or more means the full batch; by default the one in
+            force. A fork trains at one batch size: a batch schedule does not carry over.
         **train_changes
             ``[train]`` settings to change (``learning_rate``, ``optimizer``, ...). The new
             run starts with fresh optimizer state, as a new ``torch.optim`` optimizer would.
@@ -384,19 +399,22 @@ class Engine(CudaTarget):
         old = self.runs[index]
         spec = old.spec
         train = dataclasses.replace(spec.train, **train_changes) if train_changes else spec.train
-        new_batch = spec.batch_size
         if batch_size is not None:
             if batch_size < 1:
                 raise ValueError(f"batch size must be at least 1, got {batch_size}")
             new_batch = None if batch_size >= self.n else int(batch_size)
-        new_spec = dataclasses.replace(spec, batch_size=new_batch, train=train)
-        upe = run_facts(n=self.n, d=self.d, p=self.p, batch_size=new_batch, drop_last=bool(train.drop_last),
-                        optimizer=train.optimizer).updates_per_epoch
+        else:  # a fork trains at one batch size: the one in force (a batch schedule ends here)
+            new_batch = None if old.batch >= self.n else old.batch
+        new_spec = dataclasses.replace(spec, batch_size=new_batch,
+                                       train=dataclasses.replace(train, batch_schedule=None))
+        upe = plan_of(new_spec, n=self.n, d=self.d, p=self.p).segments[0].facts.updates_per_epoch
         total = max(1, math.ceil(remaining_epochs * upe - 1e-9))
         run = self._make_run(index, new_spec, total_updates=total)
         run.params[:] = np.asarray(params, dtype=run.params.dtype)
+        for group in self._groups:  # its device state, if any, belonged to the old run
+            self._release(group)
         self.runs[index] = run
-        self._regroup()  # its device state, if any, belonged to the old run
+        self._regroup()
         self._add_initial_points([run])
         return run
 

@@ -16,7 +16,7 @@ import numpy as np
 from gdviz.heldout import HeldOut, held_out
 from gdviz.history import History
 from gdviz.kernels import layout as L
-from gdviz.runfacts import RunFacts
+from gdviz.runfacts import BatchPlan, RunFacts
 from gdviz.scenario import RunSpec
 
 
@@ -36,7 +36,7 @@ class Run:
 
     index: int
     spec: RunSpec
-    facts: RunFacts
+    plan: BatchPlan  # its batch size over the epochs (one segment without a batch schedule)
     total_updates: int
     stride: int
     noise_every: int
@@ -45,6 +45,12 @@ class Run:
     seconds: float = 0.0
     rate: float = 0.0  # measured updates per second (the run's own kernel time), to size chunks
     points_seen: int = 0  # recorded points so far, to decide where noise is evaluated
+    segment: int = 0  # the plan's segment in force (the engine moves it at the epoch it starts)
+
+    @property
+    def facts(self) -> RunFacts:
+        """The facts in force: batch, updates per epoch and memory per step of the current segment."""
+        return self.plan.segments[self.segment].facts
 
     # the run's state, as 1-d (or [3, p]) views
     @property
@@ -107,7 +113,17 @@ class Run:
 
     @property
     def epochs_done(self) -> float:
-        return self.step / self.updates_per_epoch
+        return self.plan.epoch_of(self.step)
+
+    def epochs_at(self, steps: np.ndarray) -> np.ndarray:
+        """The (fractional) epoch after each of ``steps`` updates, across the plan's batch sizes."""
+        segs = self.plan.segments
+        if len(segs) == 1:
+            return steps / segs[0].facts.updates_per_epoch
+        starts = np.array([s.start_step for s in segs])
+        i = np.searchsorted(starts, steps, side="right") - 1
+        upe = np.array([s.facts.updates_per_epoch for s in segs])
+        return np.array([s.epoch for s in segs])[i] + (steps - starts[i]) / upe[i]
 
     @property
     def seconds_per_epoch(self) -> float:
@@ -143,6 +159,8 @@ class RunSummary:
     #: The gradient noise scale tr(Sigma)/|G|^2 at the last point where it was evaluated.
     b_simple: float = math.nan
     held_out: HeldOut | None = None  # the figures on the held-out rows ([data] validation)
+    accumulate: int = 1  # micro-batches of batch_size rows per update
+    batch_schedule: tuple[tuple[int, int], ...] | None = None  # (epoch, batch) pairs followed, when scheduled
 
 
 @dataclass(frozen=True)
@@ -217,4 +235,6 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         gradient_noise=m.gradient_noise,
         b_simple=m.b_simple,
         held_out=held_out(h, model, dataset),
+        accumulate=run.facts.accumulate,
+        batch_schedule=run.plan.changes() if run.plan.scheduled else None,
     )

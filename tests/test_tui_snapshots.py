@@ -82,3 +82,12 @@ class TestHeldOut:
 
     def test_narrow_80x24(self, snap_compare, overfitting):
         assert snap_compare(frozen(overfitting, clock=None), terminal_size=(80, 24))
+
+
+class TestBatchSchedules:
+    """batch_schedules at epoch 17: each column titled with the batch in force (4, 256, 16, 4)."""
+
+    def test_schedules_120x40(self, snap_compare):
+        scenario = load_scenario("batch_schedules")
+        app = make_app(scenario, build_dataset(scenario), frozen=True, clock=17.0)
+        assert snap_compare(app, terminal_size=(120, 40))

@@ -304,7 +304,7 @@ class GdvizApp(EngineLink):
             return
         was_playing = pb.playing
         pb.playing = False
-        self.push_screen(ForkScreen(pb.infos[i], self.n, pb.clock), callback=partial(self._fork_chosen, i, was_playing))
+        self.push_screen(ForkScreen(pb.infos[i].at(pb.clock), self.n, pb.clock), callback=partial(self._fork_chosen, i, was_playing))
 
     def _fork_chosen(self, i: int, was_playing: bool, settings: ForkSettings | None) -> None:
         self.playback.playing = was_playing

@@ -77,7 +77,9 @@ def fork_request(engine: Engine, request: ForkRequest) -> Run:
 def forked_spec(spec: RunSpec, n: int, settings: ForkSettings) -> RunSpec:
     """The spec of ``spec`` forked with ``settings`` on ``n`` samples, as the engine will make it."""
     batch = None if settings.batch_size >= n else int(settings.batch_size)
-    train = dataclasses.replace(spec.train, learning_rate=float(settings.learning_rate), optimizer=settings.optimizer)
+    # A fork trains at the one batch size of the form: a batch schedule does not carry over.
+    train = dataclasses.replace(spec.train, learning_rate=float(settings.learning_rate), optimizer=settings.optimizer,
+                                batch_schedule=None)
     return dataclasses.replace(spec, batch_size=batch, train=train)
 
 

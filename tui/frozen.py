@@ -10,6 +10,8 @@ import dataclasses
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from gdviz.data import Dataset
 from gdviz.engine import Engine, Run, warm_up
 from gdviz.history import HistoryChunk
@@ -24,6 +26,16 @@ from gdviz.tui.worker import whole_history
 def frozen_cost(batch: int) -> float:
     """Seconds per update of batch ``batch`` in a frozen app: 2 µs plus 10 ns per sample."""
     return 2e-6 + 1e-8 * batch
+
+
+def frozen_seconds(run: Run, steps: np.ndarray) -> np.ndarray:
+    """Seconds after ``steps`` updates of ``run`` by :func:`frozen_cost`, each update at the
+    batch size its plan gives it (a batch schedule changes the cost per update)."""
+    seconds = np.zeros(len(steps))
+    for i, seg in enumerate(run.plan.segments):
+        span = np.clip(steps - seg.start_step, 0, run.plan.end_step(i) - seg.start_step)
+        seconds += span * frozen_cost(seg.facts.batch)
+    return seconds
 
 
 def precompute(
@@ -41,9 +53,8 @@ def precompute(
     elapsed = time.perf_counter() - t0
     if deterministic_seconds:
         for r in engine.runs:
-            cost = frozen_cost(r.batch)
-            r.history.seconds[:] = r.history.step * cost
-            r.seconds = r.step * cost
+            r.history.seconds[:] = frozen_seconds(r, r.history.step)
+            r.seconds = float(frozen_seconds(r, np.array([r.step]))[0])
     surface = compute_surface(engine, [r.history.params for r in engine.runs], exclude={
         r.index for r in engine.runs if r.diverged_step is not None}, version=1)  # fmt: skip
     return engine, surface, elapsed

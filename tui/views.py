@@ -24,6 +24,7 @@ from gdviz.tui.chart import ChartSpec, Series, y_range_of
 from gdviz.tui.colors import PATTERN_GLYPHS, RunLook, run_looks
 from gdviz.tui.main_screen import ScreenLayout
 from gdviz.tui.panels import RunColumnView, StatsView, StatusView
+from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import Playback, RunTrace, format_speed
 from gdviz.tui.surface_view import PathSpec, SurfaceFrame
 
@@ -74,10 +75,20 @@ def looks(pb: Playback) -> tuple[RunLook, ...]:
     return run_looks([info.method for info in pb.infos])
 
 
+def in_force(pb: Playback, i: int) -> RunInfo:
+    """Run ``i``'s figures with the batch size in force at the playback clock (a batch
+    schedule's; the run's last received epoch when the clock is past it)."""
+    info = pb.infos[i]
+    if not info.schedule:
+        return info
+    h = pb.traces[i].history
+    return info.at(min(pb.clock, float(h.epoch[-1])) if len(h) else 0.0)
+
+
 # --- a run column --------------------------------------------------------------------------------
 def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None, xy: np.ndarray | None) -> RunColumnView:
     """Run ``i``'s column at the playback clock; ``xy`` is its path in ``surface``'s plane."""
-    trace, info = pb.traces[i], pb.infos[i]
+    trace, info = pb.traces[i], in_force(pb, i)
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
     fork = f" · forked @ep {info.forked_at:.3g}" if info.forked_at is not None else ""
@@ -91,8 +102,9 @@ def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None
     path = None
     if xy is not None and k > 0:
         path = PathSpec(xy[:k], look.color, look.marker, key=(k, trace.version if k >= len(trace.history) else trace.forks))
-    lr = f"lr {info.learning_rate:g}"
-    shorter = (f"{info.name} · B={info.batch} · {info.optimizer} {lr}", f"{info.name} · B={info.batch} · {lr}",
+    lr, B = f"lr {info.learning_rate:g}", f"B={info.batch_label}"
+    # Narrow columns keep the batch in force before the learning rate: it is what the app is about.
+    shorter = (f"{info.name} · {B} · {info.optimizer} {lr}", f"{info.name} · {B} · {lr}", f"{info.name} · {B}",
                f"{info.name} · {lr}", info.name)  # fmt: skip
     return RunColumnView(
         title=f"{look.marker} {info.title}{fork}",
@@ -149,7 +161,7 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     if held:
         whole.append(Series(h.epoch, h.val_loss, (0, 0, 0)))
     shorter: tuple[str, ...] = ()
-    if pb.infos[i].updates_per_epoch == 1:
+    if pb.infos[i].updates_per_epoch == 1 and not pb.infos[i].schedule:
         # Full batch: its minibatch loss is the full loss before each update, the same curve one
         # point behind, so it is not drawn twice.
         series = [full, *val]
@@ -211,7 +223,7 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
     if opts.x_axis == "epochs":
         xr = (0.0, max(pb.max_epochs, 1e-9))
     elif opts.x_axis == "updates":
-        top = max((info.updates_per_epoch * info.epochs for info in pb.infos), default=1)
+        top = max((info.total_updates or info.updates_per_epoch * info.epochs for info in pb.infos), default=1)
         xr = (0.0, float(np.log10(top + 1.0)))
     else:
         secs = [float(t.history.seconds[k - 1]) for t, k in zip(pb.traces, cursors) if k > 0]
@@ -258,8 +270,9 @@ def stats_view(pb: Playback) -> StatsView:
     from :func:`gdviz.runs.measured` at the clock, as the headless table's at a run's end.
     """
     rows = []
-    for info, trace in zip(pb.infos, pb.traces):
-        fixed = (info.name, info.method, str(info.batch), str(info.updates_per_epoch),
+    for i, trace in enumerate(pb.traces):
+        info = in_force(pb, i)
+        fixed = (info.name, info.method, info.batch_label, str(info.updates_per_epoch),
                  format_bytes(info.memory_per_step) if info.memory_per_step else "–")  # fmt: skip
         k = trace.cursor(pb.clock)
         if k == 0:
