@@ -122,6 +122,9 @@ def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
         "seconds_to_target": finite_or_none(s.seconds_to_target),
         "seconds_per_epoch": finite_or_none(s.seconds_per_epoch),
         "gradient_noise": finite_or_none(s.gradient_noise),
+        # a fork: its parent and the parent's epoch at the fork point (its history starts
+        # with the parent's points up to there); null for a run of the scenario
+        "forked_from": None if s.forked_from is None else {"run": s.forked_from, "epoch": s.forked_at_epoch},
         "history": history_document(h),
     }
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gdviz.forks import ForkOrigin
 from gdviz.history import History
 from gdviz.kernels import layout as L
 from gdviz.runfacts import RunFacts
@@ -44,6 +45,7 @@ class Run:
     seconds: float = 0.0
     rate: float = 0.0  # measured updates per second (the run's own kernel time), to size chunks
     points_seen: int = 0  # recorded points so far, to decide where noise is evaluated
+    origin: ForkOrigin | None = None  # where it left its parent, for a fork (:mod:`gdviz.forks`)
 
     # the run's state, as 1-d (or [3, p]) views
     @property
@@ -113,6 +115,15 @@ class Run:
         e = self.epochs_done
         return self.seconds / e if e > 0 else math.nan
 
+    @property
+    def epoch_now(self) -> float:
+        """Epochs since the start of training: a fork's own plus its parent's at the fork point."""
+        return self.epochs_done + (self.origin.epoch if self.origin is not None else 0.0)
+
+    @property
+    def end_epoch(self) -> float:
+        """The epoch (since the start of training) at which the run ends."""
+        return self.total_updates / self.updates_per_epoch + (self.origin.epoch if self.origin is not None else 0.0)
 
 
 @dataclass(frozen=True)
@@ -139,8 +150,8 @@ class RunSummary:
     updates_to_target: int | None
     seconds_to_target: float | None
     gradient_noise: float
-
-
+    forked_from: str | None = None  # the parent's name, for a fork
+    forked_at_epoch: float | None = None  # the parent's epoch at the fork point
 
 
 @dataclass(frozen=True)
@@ -182,12 +193,20 @@ def measured(history: Any, k: int, target_loss: float | None) -> Measured:
     )
 
 
-def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
-    """The measured figures of ``run`` at its last point (``model``: its :class:`gdviz.models.Model`)."""
+def summarize(run: Run, model: Any, dataset: Any, parent: str | None = None) -> RunSummary:
+    """The measured figures of ``run`` at its last point (``model``: its :class:`gdviz.models.Model`).
+
+    A fork's figures count from the start of training (its history holds its parent's points
+    up to the fork point); ``parent`` is its parent's name.
+    """
     h = run.history
     t = run.spec.train
     m = measured(h, len(h), t.target_loss)
     final = h.params[-1].copy()
+    origin = run.origin
+    diverged_step = run.diverged_step
+    if diverged_step is not None and origin is not None:
+        diverged_step += origin.step
     return RunSummary(
         name=run.name,
         method=run.method,
@@ -203,10 +222,12 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         final_params=final,
         final_params_original_units=model.to_original_units(dataset, final),
         diverged=run.diverged_step is not None,
-        diverged_step=run.diverged_step,
+        diverged_step=diverged_step,
         target_loss=t.target_loss,
         epochs_to_target=m.epochs_to_target,
         updates_to_target=m.updates_to_target,
         seconds_to_target=m.seconds_to_target,
         gradient_noise=m.gradient_noise,
+        forked_from=parent if origin is not None else None,
+        forked_at_epoch=origin.epoch if origin is not None else None,
     )
