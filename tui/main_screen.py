@@ -91,6 +91,19 @@ class MainScreen(Screen[None]):
     def narrow(self) -> bool:
         return self.has_class("-narrow")
 
+    def set_runs(self, runs: int) -> None:
+        """A column per run: columns for new runs (forks) are added, those of dropped ones removed."""
+        have = self.columns
+        if len(have) == runs:
+            return
+        for col in have[runs:]:
+            col.remove()
+        box = self.query_one("#columns", Horizontal)
+        new = [RunColumn(i, id=f"run-{i}") for i in range(len(have), runs)]
+        if new:
+            box.mount(*new)
+        self.runs = runs
+
     def show_layout(self, layout: ScreenLayout) -> None:
         self.set_class(layout.too_small, "-too-small")
         self.set_class(layout.narrow, "-narrow")

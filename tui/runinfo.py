@@ -4,9 +4,9 @@ Built one way, by :func:`run_info`, from a run's ``spec`` and its
 :class:`~gdviz.runfacts.RunFacts` (method, batch, updates per epoch with ``drop_last``, memory
 per step from the optimizer's real buffers). The app never computes a fact itself.
 
-Before the engine exists (Numba compiling on a cold cache), and between a fork request and
-the engine's answer, the app shows a :class:`PlannedRun`: the spec and the facts
-:mod:`gdviz.runfacts` gives for it, which are the ones the engine's run will have.
+Before the engine exists (Numba compiling on a cold cache), the app shows a
+:class:`PlannedRun`: the spec and the facts :mod:`gdviz.runfacts` gives for it, which are the
+ones the engine's run will have.
 """
 
 from __future__ import annotations
@@ -40,34 +40,46 @@ class RunInfo:
     method: str
     batch: int
     updates_per_epoch: int
-    epochs: int
+    epochs: float  # the epoch it ends at (a fork: counted from the start of training)
     optimizer: str
     learning_rate: float
     memory_per_step: int
     target_loss: float | None = None
-    forked_at: float | None = None  # epoch of the last fork, if any
+    forked_at: float | None = None  # a fork: its parent's epoch at the fork point
+    parent: int | None = None  # a fork: its parent's index
+    start: int = 0  # a fork: the index of the fork point in its trace (the parent's points come first)
+    start_step: int = 0  # a fork: its parent's updates at the fork point
+
+    @property
+    def last_step(self) -> int:
+        """The update count (from the start of training) at which the run ends."""
+        return self.start_step + round((self.epochs - (self.forked_at or 0.0)) * self.updates_per_epoch)
 
     @property
     def title(self) -> str:
         return f"{self.name} · B={self.batch} · {self.optimizer} · lr {self.learning_rate:g}"
 
 
-def run_info(run: HasFacts, *, forked_at: float | None = None) -> RunInfo:
-    """The UI's fixed figures for ``run`` (``forked_at``: the epoch it was forked at, if it was)."""
+def run_info(run: HasFacts) -> RunInfo:
+    """The UI's fixed figures for ``run`` (a fork's: from its ``origin``, :mod:`gdviz.forks`)."""
     t = run.spec.train
     f = run.facts
+    origin = getattr(run, "origin", None)
     return RunInfo(
         index=run.index,
         name=run.spec.name,
         method=f.method,
         batch=f.batch,
         updates_per_epoch=f.updates_per_epoch,
-        epochs=int(t.epochs),
+        epochs=float(t.epochs),
         optimizer=t.optimizer,
         learning_rate=float(t.learning_rate),
         memory_per_step=f.memory_per_step,
         target_loss=t.target_loss,
-        forked_at=forked_at,
+        forked_at=None if origin is None else origin.epoch,
+        parent=None if origin is None else origin.parent,
+        start=0 if origin is None else origin.point,
+        start_step=0 if origin is None else origin.step,
     )
 
 
