@@ -33,6 +33,7 @@ from gdviz.tui.engine_link import EngineLink
 from gdviz.tui.export import export_history
 from gdviz.tui.fork_actions import ForkActions
 from gdviz.tui.frozen import precompute, show_trained
+from gdviz.tui.inspector import inspector_for
 from gdviz.tui.main_screen import MainScreen
 from gdviz.tui.panels import RunColumn, StatusView
 from gdviz.tui.runinfo import planned_run, run_info
@@ -268,6 +269,22 @@ class GdvizApp(ForkActions, EngineLink):
             return
         self.last_screenshot = Path(path)
         self.notify(printable(f"screenshot saved to\n{path}", allow="\n"), title="screenshot", markup=False)
+
+    def action_inspect(self) -> None:
+        """``i``: the selected run's last update explained; playback pauses while it is open."""
+        screen = inspector_for(self.playback, self.selected, self.scenario, self.dataset, self.model,
+                               moved=partial(self._inspected, self.selected))  # fmt: skip
+        if isinstance(screen, str):
+            self.notify(screen, severity="warning")
+            return
+        self.playback.playing = False
+        self.push_screen(screen)
+
+    def _inspected(self, i: int, step: int) -> None:
+        """The inspector made update ``step`` of run ``i``: the clock goes to it."""
+        info = self.playback.infos[i]
+        self.playback.clock = (info.forked_at or 0.0) + (step - info.start_step) / info.updates_per_epoch
+        self.draw(force=True)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.target_note, story=self.scenario.description))

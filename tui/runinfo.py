@@ -11,7 +11,7 @@ ones the engine's run will have.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from gdviz.runfacts import RunFacts, run_facts
@@ -49,6 +49,7 @@ class RunInfo:
     parent: int | None = None  # a fork: its parent's index
     start: int = 0  # a fork: the index of the fork point in its trace (the parent's points come first)
     start_step: int = 0  # a fork: its parent's updates at the fork point
+    spec: RunSpec | None = field(default=None, compare=False, repr=False)  # what it was made from
 
     @property
     def last_step(self) -> int:
@@ -80,6 +81,7 @@ def run_info(run: HasFacts) -> RunInfo:
         parent=None if origin is None else origin.parent,
         start=0 if origin is None else origin.point,
         start_step=0 if origin is None else origin.step,
+        spec=run.spec,
     )
 
 

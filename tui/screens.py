@@ -28,6 +28,8 @@ KEYS = [
     ("tab / ← →", "select a run column (or click it)"),
     ("enter", "fork the selected run at the clock: a new run beside it (⑂) with a new learning rate, "
               "batch size, optimizer or epochs; a finished run too"),
+    ("i", "inspector: the selected run's last update explained (rows, gradients, optimizer step); "
+          "there . makes exactly one more update"),
     ("ctrl+p", "command palette: open another bundled scenario"),
     ("?", "this help"),
     ("q / ctrl+c", "quit"),
