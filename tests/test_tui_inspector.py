@@ -16,6 +16,18 @@ from gdviz.tui.main_screen import MainScreen
 SIZE = (200, 60)
 
 
+async def _open(pilot) -> InspectorScreen:
+    """Press i and wait until the inspector's replay has caught up with the run."""
+    await pilot.press("i")
+    screen = pilot.app.screen
+    assert isinstance(screen, InspectorScreen)
+    for _ in range(500):
+        if screen.ready:
+            return screen
+        await pilot.pause(0.01)
+    raise AssertionError("the inspector's replay did not catch up")
+
+
 def _app(name: str, clock: float):
     scenario = load_scenario(name)
     dataset = build_dataset(scenario)
@@ -26,10 +38,8 @@ async def test_four_houses_first_updates_by_hand():
     """The scenario's hand calculation, line by line; each . is exactly one update."""
     app = _app("four_houses", 0.0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("i")
-        screen = app.screen
-        assert isinstance(screen, InspectorScreen) and screen.current is None
-        assert "no update yet" in screen.body_text()
+        screen = await _open(pilot)
+        assert screen.current is None and "no update yet" in screen.body_text()
         await pilot.press("full_stop")
         ex = screen.current
         assert ex.step == 1 and list(ex.rows) == [0] and app.playback.clock == 0.25
@@ -49,9 +59,9 @@ async def test_the_inspector_starts_at_the_clock_and_shows_original_units():
     app = _app("houses", 5.0)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("space")  # playing: i pauses
-        await pilot.press("tab", "i")  # stochastic
-        screen = app.screen
-        assert isinstance(screen, InspectorScreen) and not app.playback.playing
+        await pilot.press("tab")  # stochastic
+        screen = await _open(pilot)
+        assert not app.playback.playing
         assert screen.current.step == 1000  # 5 epochs of 200 houses
         await pilot.press("full_stop")
         ex = screen.current
@@ -69,9 +79,8 @@ async def test_a_fork_is_inspected_from_its_fork_point():
         await pilot.pause()
         app.select_run(3)
         app.playback.clock = 30.0  # at the fork point: the fork has made no update yet
-        await pilot.press("i")
-        screen = app.screen
-        assert isinstance(screen, InspectorScreen) and screen.current is None
+        screen = await _open(pilot)
+        assert screen.current is None
         await pilot.press("full_stop")
         ex = screen.current
         assert ex.step == 31 and ex.batch == 32 and ex.optimizer == "adam"  # its parent's 30 updates, then its first

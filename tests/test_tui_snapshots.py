@@ -83,4 +83,12 @@ class TestForksAndInspector:
     def test_inspector_four_houses(self, snap_compare, size):
         scenario = load_scenario("four_houses")
         app = make_app(scenario, build_dataset(scenario), frozen=True, clock=0.0)
-        assert snap_compare(app, terminal_size=size, press=["i", "full_stop"])
+
+        async def first_update(pilot):
+            await pilot.press("i")
+            while not pilot.app.screen.ready:  # the replay catches up in a thread
+                await pilot.pause(0.01)
+            await pilot.press("full_stop")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=first_update)

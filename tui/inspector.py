@@ -6,8 +6,8 @@ beside the kernel's own for the same batch); the learning rate times it; the opt
 buffers before and after (momentum, Adam's moments, ...); and the parameters before and
 after, also in original units when the data are standardised. The numbers come from
 :mod:`gdviz.explain`: a private replay of the run with the kernels, and the per-row terms in
-NumPy. Playback is paused while it is open; ``.`` advances the run by exactly one update and
-moves the playback clock there.
+NumPy; the replay catches up with the run in a thread worker. Playback is paused while it is
+open; ``.`` advances the run by exactly one update and moves the playback clock there.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual import work
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -162,10 +163,11 @@ class InspectorScreen(ModalScreen[None]):
         self.model = model
         self.dataset = dataset
         self.moved = moved  # told the update count after each ".", to move the playback clock
-        # the update just made (none yet at a run's start, or at a fork's fork point)
-        self.current: UpdateExplained | None = replay.explain(step) if step > replay.step_offset else None
-        if self.current is None:
-            replay.seek(step)
+        self.step = step  # the update to show first (none yet at a run's start or a fork's fork point)
+        self.current: UpdateExplained | None = None
+        #: False while the replay catches up with the run (a thread: thousands of updates of a
+        #: network can take seconds, which the UI thread must not wait for).
+        self.ready = False
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="inspector"):
@@ -174,6 +176,20 @@ class InspectorScreen(ModalScreen[None]):
             yield Static(Text(". next update (exactly one) · i or escape closes · playback is paused", style="dim"))
 
     def on_mount(self) -> None:
+        self.query_one("#inspector-body", Static).update(Text(f"replaying the run up to update {self.step}…"))
+        self._catch_up()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="inspector")
+    def _catch_up(self) -> None:
+        replay = self.replay
+        ex = replay.explain(self.step) if self.step > replay.step_offset else None
+        if ex is None:
+            replay.seek(self.step)
+        self.app.call_from_thread(self._caught_up, ex)
+
+    def _caught_up(self, ex: UpdateExplained | None) -> None:
+        self.current = ex
+        self.ready = True
         self.show()
 
     @property
@@ -203,6 +219,9 @@ class InspectorScreen(ModalScreen[None]):
         self.query_one("#inspector-body", Static).update(self._renderable())
 
     def action_next_update(self) -> None:
+        if not self.ready:
+            self.notify("the replay is still catching up with the run", severity="warning")
+            return
         ex = self.replay.explain_next()
         if ex is None:
             self.notify("the run has ended: no update to make", severity="warning")
