@@ -23,6 +23,7 @@ from gdviz import kernels as K
 from gdviz.data import Dataset
 from gdviz.engine_cuda import CudaTarget
 from gdviz.heldout import RowsLoss
+from gdviz.forks import ForkOrigin, fork_spec, prefix, shifted
 from gdviz.history import History, HistoryChunk
 from gdviz.kernels import layout as L
 from gdviz.models import Model, model_of
@@ -302,7 +303,12 @@ class Engine(CudaTarget):
                     run.rate = n_done / dt
                 recorded.append((run, chunk.step[r, :k].copy(), chunk.params[r, :k].astype(np.float64),
                                  chunk.loss[r, :k].copy(), n_done, dt))  # fmt: skip
-        return self._finish(recorded, append)
+        # A fork's chunks are counted from the start of training (gdviz.forks).
+        chunks = [shifted(c, self.runs[c.run].origin) for c in self._finish(recorded, append=False)]
+        if append:
+            for c in chunks:
+                self.runs[c.run].history.append(c)
+        return chunks
 
     def _enter_segment(self, group: Group, run: Run) -> None:
         """Give ``run`` the batch size of the plan's segment its next update falls in (a batch
@@ -372,62 +378,82 @@ class Engine(CudaTarget):
     # --- forks -------------------------------------------------------------------------------
     def fork_run(
         self,
-        index: int,
-        params: np.ndarray,
-        remaining_epochs: float,
+        parent: int,
+        at: int | None = None,
         *,
+        epochs: float | None = None,
         batch_size: int | None = None,
+        name: str | None = None,
         **train_changes: object,
     ) -> Run:
-        """Replace run ``index`` by one with new settings that starts at ``params``.
+        """Add a run beside run ``parent`` that starts at one of its points with new settings.
+
+        The parent is left as it is (it goes on, or stays finished); the fork is appended to
+        :attr:`runs` and regrouped with the runs of its dtype, which changes no other run's
+        result. Its history starts with the parent's points up to the fork point, and what it
+        records is counted from the start of training (:mod:`gdviz.forks`).
 
         Parameters
         ----------
-        index : int
-            The run to replace.
-        params : numpy.ndarray
-            float[p]: where the new run starts (usually the old run's current point).
-        remaining_epochs : float
-            Epochs the new run trains for (rounded up to whole updates, at least one).
+        parent : int
+            The run to fork.
+        at : int, optional
+            Fork at the parent's ``at``-th recorded point (``1 <= at <= len(history)``; the
+            point's index is ``at - 1``); by default its last.
+        epochs : float, optional
+            Epochs the fork trains for (rounded up to whole updates, at least one); by default
+            what the parent had left at the fork point. A run forked at its end needs it.
         batch_size : int, optional
             The new batch size; ``n`` or more means the full batch; by default the one in
             force. A fork trains at one batch size: a batch schedule does not carry over.
+        name : str, optional
+            By default ``"<parent> ⑂ <what changed> @ep <epoch>"``.
         **train_changes
-            ``[train]`` settings to change (``learning_rate``, ``optimizer``, ...). The new
-            run starts with fresh optimizer state, as a new ``torch.optim`` optimizer would.
+            ``[train]`` settings to change (``learning_rate``, ``optimizer``, ...). The fork
+            starts with fresh optimizer state, as a new ``torch.optim`` optimizer would.
         """
-        old = self.runs[index]
-        spec = old.spec
-        train = dataclasses.replace(spec.train, **train_changes) if train_changes else spec.train
-        if batch_size is not None:
-            if batch_size < 1:
-                raise ValueError(f"batch size must be at least 1, got {batch_size}")
-            new_batch = None if batch_size >= self.n else int(batch_size)
-        else:  # a fork trains at one batch size: the one in force (a batch schedule ends here)
-            new_batch = None if old.batch >= self.n else old.batch
-        new_spec = dataclasses.replace(spec, batch_size=new_batch,
-                                       train=dataclasses.replace(train, batch_schedule=None))
-        upe = plan_of(new_spec, n=self.n, d=self.d, p=self.p).segments[0].facts.updates_per_epoch
-        total = max(1, math.ceil(remaining_epochs * upe - 1e-9))
-        run = self._make_run(index, new_spec, total_updates=total)
-        run.params[:] = np.asarray(params, dtype=run.params.dtype)
-        for group in self._groups:  # its device state, if any, belonged to the old run
-            self._release(group)
-        self.runs[index] = run
+        old = self.runs[parent]
+        h = old.history
+        k = len(h) if at is None else int(at)
+        if not 1 <= k <= len(h):
+            raise ValueError(f"fork point must be 1 .. {len(h)} (the parent's recorded points), got {at}")
+        start = h.params[k - 1]
+        if not np.all(np.isfinite(start)):
+            raise ValueError(f"{old.name} is not finite at that point (it diverged): fork from an earlier point")
+        origin = ForkOrigin(parent, k - 1, int(h.step[k - 1]), float(h.epoch[k - 1]), float(h.seconds[k - 1]))
+        if batch_size is None:  # a fork trains at one batch size: the one in force (a schedule ends here)
+            batch_size = old.batch
+        spec = fork_spec(old.spec, self.n, batch_size=batch_size, name=name, epoch=origin.epoch, **train_changes)
+        spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_schedule=None))
+        t = spec.train
+        upe = plan_of(spec, n=self.n, d=self.d, p=self.p).segments[0].facts.updates_per_epoch
+        if epochs is None:
+            epochs = old.end_epoch - origin.epoch
+        if not epochs > 0:
+            raise ValueError(f"{old.name} has no epochs left at epoch {origin.epoch:g}: say how many the fork trains")
+        total = max(1, math.ceil(epochs * upe - 1e-9))
+        spec = dataclasses.replace(spec, train=dataclasses.replace(t, epochs=origin.epoch + total / upe))
+        run = self._make_run(len(self.runs), spec, total_updates=total)
+        run.params[:] = np.asarray(start, dtype=run.params.dtype)
+        run.origin = origin
+        run.history.append(prefix(h, k))
+        run.points_seen = 1
+        self._release_device()  # the groups are restacked: device states are remade from the host's
+        self.runs.append(run)
         self._regroup()
-        self._add_initial_points([run])
         return run
 
     def _empty_chunk(self, run: Run) -> HistoryChunk:
         e = np.empty(0)
-        return HistoryChunk(
+        return shifted(HistoryChunk(
             run.index, np.empty(0, np.int64), e, e, e, e, e, np.empty((0, self.p)), run.done, run.diverged_step
-        )
+        ), run.origin)
 
     # --- results -----------------------------------------------------------------------------
     def summary(self, run: Run) -> RunSummary:
         """The run's measured figures (one source for the table, the JSON and the TUI)."""
-        return summarize(run, self.model, self.dataset)
+        parent = self.runs[run.origin.parent].name if run.origin is not None else None
+        return summarize(run, self.model, self.dataset, parent)
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(run) for run in self.runs]

@@ -72,9 +72,15 @@ class CudaTarget:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         self.target = "cpu"
         self.target_note = f"CUDA failed at run time ({type(exc).__name__}: {first}); continued on the CPU"
+        self._release_device()
+        self._gpu_data.clear()
+
+    def _release_device(self) -> None:
+        """Drop the groups' device states, the host's state made whole again (the order of
+        each run's epoch, which stays on the device, remade from (seed, epoch)): before the
+        groups are restacked (a fork), or on a fall-back to the CPU."""
         for group in self._groups:
             self._release(group)
-        self._gpu_data.clear()
 
     def _release(self, group: Group) -> None:
         """Drop ``group``'s device copy (it is made again from the host state when needed),

@@ -189,6 +189,9 @@ def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
         "gradient_noise": finite_or_none(s.gradient_noise),
         "b_simple": finite_or_none(s.b_simple),
         **({"validation": held_out_document(s.held_out)} if s.held_out is not None else {}),
+        # a fork: its parent and the parent's epoch at the fork point (its history starts
+        # with the parent's points up to there); null for a run of the scenario
+        "forked_from": None if s.forked_from is None else {"run": s.forked_from, "epoch": s.forked_at_epoch},
         "history": history_document(h),
     }
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gdviz.heldout import HeldOut, held_out
+from gdviz.forks import ForkOrigin
 from gdviz.history import History
 from gdviz.kernels import layout as L
 from gdviz.runfacts import BatchPlan, RunFacts
@@ -46,6 +47,7 @@ class Run:
     rate: float = 0.0  # measured updates per second (the run's own kernel time), to size chunks
     points_seen: int = 0  # recorded points so far, to decide where noise is evaluated
     segment: int = 0  # the plan's segment in force (the engine moves it at the epoch it starts)
+    origin: ForkOrigin | None = None  # where it left its parent, for a fork (:mod:`gdviz.forks`)
 
     @property
     def facts(self) -> RunFacts:
@@ -130,6 +132,15 @@ class Run:
         e = self.epochs_done
         return self.seconds / e if e > 0 else math.nan
 
+    @property
+    def epoch_now(self) -> float:
+        """Epochs since the start of training: a fork's own plus its parent's at the fork point."""
+        return self.epochs_done + (self.origin.epoch if self.origin is not None else 0.0)
+
+    @property
+    def end_epoch(self) -> float:
+        """The epoch (since the start of training) at which the run ends."""
+        return self.total_updates / self.updates_per_epoch + (self.origin.epoch if self.origin is not None else 0.0)
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,8 @@ class RunSummary:
     held_out: HeldOut | None = None  # the figures on the held-out rows ([data] validation)
     accumulate: int = 1  # micro-batches of batch_size rows per update
     batch_schedule: tuple[tuple[int, int], ...] | None = None  # (epoch, batch) pairs followed, when scheduled
+    forked_from: str | None = None  # the parent's name, for a fork
+    forked_at_epoch: float | None = None  # the parent's epoch at the fork point
 
 
 @dataclass(frozen=True)
@@ -206,12 +219,20 @@ def measured(history: Any, k: int, target_loss: float | None) -> Measured:
     )
 
 
-def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
-    """The measured figures of ``run`` at its last point (``model``: its :class:`gdviz.models.Model`)."""
+def summarize(run: Run, model: Any, dataset: Any, parent: str | None = None) -> RunSummary:
+    """The measured figures of ``run`` at its last point (``model``: its :class:`gdviz.models.Model`).
+
+    A fork's figures count from the start of training (its history holds its parent's points
+    up to the fork point); ``parent`` is its parent's name.
+    """
     h = run.history
     t = run.spec.train
     m = measured(h, len(h), t.target_loss)
     final = h.params[-1].copy()
+    origin = run.origin
+    diverged_step = run.diverged_step
+    if diverged_step is not None and origin is not None:
+        diverged_step += origin.step
     return RunSummary(
         name=run.name,
         method=run.method,
@@ -227,7 +248,7 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         final_params=final,
         final_params_original_units=model.to_original_units(dataset, final),
         diverged=run.diverged_step is not None,
-        diverged_step=run.diverged_step,
+        diverged_step=diverged_step,
         target_loss=t.target_loss,
         epochs_to_target=m.epochs_to_target,
         updates_to_target=m.updates_to_target,
@@ -237,4 +258,6 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         held_out=held_out(h, model, dataset),
         accumulate=run.facts.accumulate,
         batch_schedule=run.plan.changes() if run.plan.scheduled else None,
+        forked_from=parent if origin is not None else None,
+        forked_at_epoch=origin.epoch if origin is not None else None,
     )

@@ -141,27 +141,28 @@ def test_a_schedule_equals_forks_at_the_same_epochs(engine_factory, shuffle, cha
     assert run.plan.scheduled is False and run.batch == 4
     at = 0
     for epoch, batch in changes:
-        forked.advance_run(run, (epoch - at) * run.updates_per_epoch)
-        run = forked.fork_run(i, run.params.copy(), 7 - epoch, batch_size=batch)
+        # the run's own points up to the epoch (a fork starts at its parent's last recorded point)
+        run.history.append(forked.advance_run(run, (epoch - at) * run.updates_per_epoch))
+        run = forked.fork_run(run.index, epochs=7 - epoch, batch_size=batch)
         at = epoch
     forked.run_to_end()
     assert run.step == run.total_updates == (7 - at) * run.updates_per_epoch
     whole = by_name(sched)["list"]
     np.testing.assert_array_equal(run.params, whole.params)
     # the minibatch losses of the last stage too (a sum's last bit can vanish in a small step)
-    k = len(run.history.loss) - 1  # the fork's points after its initial one, one per update
-    assert whole.stride == run.stride == 1 and k == run.total_updates
-    np.testing.assert_array_equal(run.history.loss[1:], whole.history.loss[-k:])
+    k = run.total_updates  # the fork's own points, one per update, after its parent's
+    assert whole.stride == run.stride == 1
+    np.testing.assert_array_equal(run.history.loss[-k:], whole.history.loss[-k:])
 
 
 def test_a_fork_keeps_the_batch_in_force_and_drops_the_schedule(engine_factory):
     engine = engine_factory(text())
     run = by_name(engine)["grow"]
     i = run.index
-    engine.advance_run(run, 2 * 24 + 5)  # into epoch 2: batch 8
+    run.history.append(engine.advance_run(run, 2 * 24 + 5))  # into epoch 2: batch 8
     engine._enter_segment(engine._groups[0], run)
     assert run.batch == 8
-    new = engine.fork_run(i, run.params.copy(), 4.0, learning_rate=0.01)
+    new = engine.fork_run(i, epochs=4.0, learning_rate=0.01)
     assert new.batch == 8 and not new.plan.scheduled and new.spec.train.batch_schedule is None
     assert new.total_updates == 4 * 12
 

@@ -181,10 +181,20 @@ def batch_schedules(engine: Engine, f: Figures, text: str) -> None:
     _quoted(text, "0.2522 (best 0.2522)", "25,600 updates", "6,820 updates", "1.1%", "0.254", "0.384")
 
 
+def four_houses(engine: Engine, f: Figures, text: str) -> None:
+    sgd, full = f["stochastic"], f["full-batch"]
+    h = engine.runs[0].history
+    # the hand calculation of the scenario's comment: house 1 first, from w = b = 0
+    assert h.step[1] == 1 and np.allclose(h.params[1], [0.4378, 0.398], rtol=0, atol=1e-12)
+    assert (round(sgd.epochs_to_target, 1), sgd.updates_to_target) == (25.2, 101)
+    assert full.epochs_to_target is None and full.epochs == 50 and round(full.final_loss, 3) == 0.022
+    _quoted(text, "(0.4378, 0.398)", "25.2 epochs (101 updates)", "50 epochs at 0.022", "made-up")
+
+
 STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {
     f.__name__: f
     for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor, mlp_random, mlp_moons,
-              sweep_synthetic, sweep_cats, overfitting, batch_schedules)
+              sweep_synthetic, sweep_cats, overfitting, batch_schedules, four_houses)
 }
 
 

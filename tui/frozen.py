@@ -1,12 +1,12 @@
 """A frozen app: every run trained before it starts, no timer and no worker (tests, snapshots).
 
 Measured seconds are replaced by a fixed cost model (:func:`frozen_cost`), so a frozen frame
-is the same on every machine; a fork is trained to its end on the spot (:func:`fork_now`).
+is the same on every machine; a fork is made in the app's own copy of the trained engine and
+trained to its end on the spot (:func:`fork_now`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 
@@ -14,7 +14,6 @@ import numpy as np
 
 from gdviz.data import Dataset
 from gdviz.engine import Engine, Run, warm_up
-from gdviz.history import HistoryChunk
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface, compute_surface
 from gdviz.tui.fork import ForkRequest, fork_request
@@ -69,30 +68,24 @@ def show_trained(pb: Playback, engine: Engine, clock: float | None) -> None:
     pb.playing = False
 
 
-def train_fork(
-    engine: Engine, request: ForkRequest, *, cost: Callable[[int], float] | None = None
-) -> tuple[Run, list[HistoryChunk]]:
+def train_fork(engine: Engine, request: ForkRequest, *, cost: Callable[[int], float] | None = None) -> Run:
     """Make the fork in ``engine`` and train it to its end now (a frozen app has no worker).
 
-    ``cost`` (seconds per update of a batch size) replaces the measured seconds, as a frozen
-    app does (:func:`frozen_cost`), so its drawings do not vary.
+    ``cost`` (seconds per update of a batch size) replaces the fork's own measured seconds,
+    as a frozen app does (:func:`frozen_cost`), so its drawings do not vary.
     """
     run = fork_request(engine, request)
-    chunks = []
     while not run.done:
-        chunk = engine.advance_run(run, 10_000)
-        run.history.append(chunk)
-        if cost is not None:
-            chunk = dataclasses.replace(chunk, seconds=chunk.step * cost(run.batch))
-        chunks.append(chunk)
-    return run, chunks
+        run.history.append(engine.advance_run(run, 10_000))
+    if cost is not None and run.origin is not None:
+        o, h = run.origin, run.history
+        own = slice(o.point + 1, len(h))
+        h.seconds[own] = o.seconds + (h.step[own] - o.step) * cost(run.batch)
+    return run
 
 
-def fork_now(pb: Playback, scenario: Scenario, dataset: Dataset, request: ForkRequest, *,
-             target: str = "cpu", fixed_cost: bool = True) -> None:
-    """Make the fork ``request`` asks for in a fresh engine and put its points into ``pb``."""
-    engine = Engine(scenario, dataset, target=target)
-    run, chunks = train_fork(engine, request, cost=frozen_cost if fixed_cost else None)
-    for chunk in chunks:
-        pb.traces[request.run].append(chunk)
-    pb.infos[request.run] = run_info(run, forked_at=request.forked_at)
+def fork_now(pb: Playback, engine: Engine, request: ForkRequest, *, fixed_cost: bool = True) -> int:
+    """Make the fork ``request`` asks for in ``engine`` (the frozen app's own), train it to its
+    end and add it to ``pb``; returns its index."""
+    run = train_fork(engine, request, cost=frozen_cost if fixed_cost else None)
+    return pb.add_run(run_info(run), whole_history(run, copy=True))

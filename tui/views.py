@@ -20,8 +20,8 @@ from gdviz.report import format_bytes, format_number, format_seconds
 from gdviz.runs import measured
 from gdviz.surface import Surface
 from gdviz.target import is_fallback
-from gdviz.tui.chart import ChartSpec, Series, y_range_of
-from gdviz.tui.colors import PATTERN_GLYPHS, RunLook, run_looks
+from gdviz.tui.chart import ChartSpec, Mark, Series, y_range_of
+from gdviz.tui.colors import FORK_MARK, PATTERN_GLYPHS, RunLook, run_looks
 from gdviz.tui.main_screen import ScreenLayout
 from gdviz.tui.panels import RunColumnView, StatsView, StatusView
 from gdviz.tui.runinfo import RunInfo
@@ -71,8 +71,26 @@ class Projections:
 
 
 def looks(pb: Playback) -> tuple[RunLook, ...]:
-    """Each run's colour, marker and line style, from its method (:func:`run_looks`)."""
-    return run_looks([info.method for info in pb.infos])
+    """Each run's colour, marker and line style, from its method, a fork's from its parent's
+    (:func:`run_looks`)."""
+    return run_looks([info.method for info in pb.infos], [info.parent for info in pb.infos])
+
+
+def fork_marks(pb: Playback, i: int, x_axis: str = "epochs") -> tuple[Mark, ...]:
+    """⑂ on run ``i``'s full-loss line where each fork shown so far leaves it (``x_axis``: the
+    chart's), and at its own fork point if it is a fork; each in the fork's colour."""
+    lk = looks(pb)
+    out = []
+    for j, info in enumerate(pb.infos):
+        if info.parent is None or (j != i and info.parent != i):
+            continue
+        trace = pb.traces[j]
+        if trace.cursor(pb.clock) <= info.start or info.start >= len(trace.history):
+            continue
+        h, k = trace.history, info.start
+        x = {"epochs": h.epoch, "updates": h.step, "seconds": h.seconds}[x_axis][k]
+        out.append(Mark(float(x), float(h.full_loss[k]), FORK_MARK, lk[j].color))
+    return tuple(out)
 
 
 def in_force(pb: Playback, i: int) -> RunInfo:
@@ -91,7 +109,6 @@ def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None
     trace, info = pb.traces[i], in_force(pb, i)
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
-    fork = f" · forked @ep {info.forked_at:.3g}" if info.forked_at is not None else ""
     subtitle = f"diverged at step {div}" if div is not None else f"{info.method} · {info.updates_per_epoch} updates/epoch"
     if opts.narrow:
         subtitle = f"{subtitle} · run {info.index + 1}/{len(pb.traces)}, tab: next"
@@ -100,15 +117,16 @@ def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None
         message = opts.phase
     look = looks(pb)[i]
     path = None
-    if xy is not None and k > 0:
-        path = PathSpec(xy[:k], look.color, look.marker, key=(k, trace.version if k >= len(trace.history) else trace.forks))
+    if xy is not None and k > info.start:  # a fork's path starts at its fork point
+        path = PathSpec(xy[info.start : k], look.color, look.marker,
+                        key=(k, trace.version if k >= len(trace.history) else 0))  # fmt: skip
     lr, B = f"lr {info.learning_rate:g}", f"B={info.batch_label}"
     # Narrow columns keep the batch in force before the learning rate: it is what the app is about.
     shorter = (f"{info.name} · {B} · {info.optimizer} {lr}", f"{info.name} · {B} · {lr}", f"{info.name} · {B}",
                f"{info.name} · {lr}", info.name)  # fmt: skip
     return RunColumnView(
-        title=f"{look.marker} {info.title}{fork}",
-        short_titles=tuple(f"{look.marker} {s}{fork}" for s in shorter),
+        title=f"{look.marker} {info.title}",
+        short_titles=tuple(f"{look.marker} {s}" for s in shorter),
         short_captions=short_captions(surface, pb.p),
         subtitle=subtitle,
         selected=i == opts.selected,
@@ -147,11 +165,13 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     trace = pb.traces[i]
     h = trace.history
     k = trace.cursor(pb.clock)
+    a = min(pb.infos[i].start, k)  # a fork's curve starts at its fork point
     div = pb.diverged_shown(i)
     color = looks(pb)[i].color
     # A diverged run's curve is drawn up to its last finite point, which is marked ✖.
-    full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss", end_mark="✖" if div is not None else "")
-    mini = Series(h.epoch[:k], h.loss[:k], color, faint=True, label="minibatch loss")
+    full = Series(h.epoch[a:k], h.full_loss[a:k], color, label="full loss", end_mark="✖" if div is not None else "")
+    b = a + (pb.infos[i].parent is not None)  # a fork's first point is its parent's (and its minibatch loss)
+    mini = Series(h.epoch[b:k], h.loss[b:k], color, faint=True, label="minibatch loss")
     # The y range covers the whole received history, so the axis does not move as the clock does.
     whole = [Series(h.epoch, h.full_loss, (0, 0, 0))]
     scale = "log" if opts.log_y else "linear"
@@ -187,8 +207,9 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
         x_label="epochs",
         title=title,
         short_titles=shorter if div is None else (),
-        key=(k, trace.forks, trace.version if k >= len(h) else 0),
+        key=(k, trace.version if k >= len(h) else 0),
         no_color=opts.plain,
+        marks=fork_marks(pb, i),
     )
 
 
@@ -212,7 +233,8 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         h, y = trace.history, ys[i]
         x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
         pattern = lk[i].pattern if opts.plain else "solid"
-        series.append(Series(x[:k], y[:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
+        a = min(pb.infos[i].start, k)  # a fork's line starts at its fork point (marked ⑂)
+        series.append(Series(x[a:k], y[a:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
         everything.append(Series(x, y, (0, 0, 0)))
     # A run that blew up would squash the others into a few rows: the y axis stops at ten times
     # the highest starting loss, and a line above it ends in ↑ where it left the chart.
@@ -223,7 +245,7 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
     if opts.x_axis == "epochs":
         xr = (0.0, max(pb.max_epochs, 1e-9))
     elif opts.x_axis == "updates":
-        top = max((info.total_updates or info.updates_per_epoch * info.epochs for info in pb.infos), default=1)
+        top = max((info.last_step for info in pb.infos), default=1)
         xr = (0.0, float(np.log10(top + 1.0)))
     else:
         secs = [float(t.history.seconds[k - 1]) for t, k in zip(pb.traces, cursors) if k > 0]
@@ -246,8 +268,10 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         log_x=opts.x_axis == "updates",
         x_label=axis_name,
         title=f"{'validation' if opts.validation else 'full-dataset'} loss vs {opts.x_axis}{hint}   {legend}",
-        key=(tuple(cursors), tuple(t.forks for t in pb.traces), versions, opts.validation),
+        key=(tuple(cursors), versions, opts.validation),
         no_color=opts.plain,
+        marks=tuple(m for i, info in enumerate(pb.infos) if info.parent is not None
+                    for m in fork_marks(pb, i, opts.x_axis)),
     )
 
 
