@@ -31,10 +31,14 @@ from .clock import now_ns
 from .layout import (
     A_LOSS_SUM,
     F_BLOWUP,
+    F_DAMPENING,
+    F_MOMENTUM,
+    F_WEIGHT_DECAY,
     I_BATCH,
     I_DROP_LAST,
     I_FIT_INTERCEPT,
     I_MODEL,
+    I_NESTEROV,
     I_OPTIMIZER,
     I_SEED,
     I_SHUFFLE,
@@ -50,7 +54,10 @@ from .layout import (
     S_WINDOW,
 )
 from .losses import FULL_CHUNK_ROWS, FULL_PARALLEL_MIN_ROWS, _loss_dz
-from .optim import _opt_step, lr_at, sgd_step
+from .optim import _opt_step, lr_at
+from .stepmath import sgd_elem
+
+_sgd_elem = njit(nogil=True, inline="always")(sgd_elem)
 from .shuffle import _permutation
 
 #: Most runs one block takes as lanes (its scratch: ``(p + 3) * LANES_MAX`` float64, in L1).
@@ -101,7 +108,13 @@ def _rows_lanes(X, y, order, lo, hi, th, fit_intercept, model, acc, tot, z, dz):
 
 @njit(cache=True, nogil=True)
 def _shared_block(X, y, state, lanes, n_updates, rec_step, rec_params, rec_loss, out):
-    """Advance runs ``lanes`` (one shared order; see the module doc) by their ``n_updates``."""
+    """Advance runs ``lanes`` (one shared order; see the module doc) by their ``n_updates``.
+
+    The lanes' state is copied into arrays of the block's own for the call and written back
+    at its end: a view of a run inside the shared batch would count a reference on the
+    batch's arrays, an atomic on one cache line that every thread fights over (it cost more
+    than the update itself).
+    """
     n, d = X.shape
     L = lanes.shape[0]
     p = state.params.shape[1]
@@ -116,6 +129,12 @@ def _shared_block(X, y, state, lanes, n_updates, rec_step, rec_params, rec_loss,
     chunked = B >= n and n >= FULL_PARALLEL_MIN_ROWS  # summed as _full_pass sums it
     t0 = now_ns()
 
+    Pl = np.empty((L, p), state.params.dtype)
+    Ol = np.empty((L, 3, p), state.params.dtype)
+    Hf = np.empty((L, state.hpf.shape[1]), np.float64)
+    Hi = np.empty((L, state.hpi.shape[1]), np.int64)
+    Is = np.empty((L, state.istate.shape[1]), np.int64)
+    Fs = np.empty((L, state.fstate.shape[1]), np.float64)
     th = np.empty((p, L), np.float64)
     acc = np.empty((p, L), np.float64)
     part = np.empty((p, L), np.float64)
@@ -123,6 +142,7 @@ def _shared_block(X, y, state, lanes, n_updates, rec_step, rec_params, rec_loss,
     ptot = np.empty(L, np.float64)
     z = np.empty(L, np.float64)
     dz = np.empty(L, np.float64)
+    lr = np.empty(L, np.float64)
     grad = np.empty(p, state.params.dtype)
     done = np.zeros(L, np.int64)
     points = np.zeros(L, np.int64)
@@ -131,15 +151,22 @@ def _shared_block(X, y, state, lanes, n_updates, rec_step, rec_params, rec_loss,
     n_active = 0
     for l in range(L):
         r = lanes[l]
+        Pl[l] = state.params[r]
+        Ol[l] = state.opt_state[r]
+        Hf[l] = state.hpf[r]
+        Hi[l] = state.hpi[r]
+        Is[l] = state.istate[r]
+        Fs[l] = state.fstate[r]
         for j in range(p):
-            th[j, l] = np.float64(state.params[r, j])
-        if n_updates[r] > 0 and state.istate[r, S_DIVERGED] < 0:
+            th[j, l] = np.float64(Pl[l, j])
+        if n_updates[r] > 0 and Is[l, S_DIVERGED] < 0:
             active[l] = True
             n_active += 1
     order = state.perm[r0].copy()
     order_epoch = state.istate[r0, S_PERM_EPOCH]
     pos = state.istate[r0, S_POS]
     epoch = state.istate[r0, S_EPOCH]
+    lr_epoch = -1
 
     while n_active > 0:
         end = min(pos + B, n)
@@ -163,8 +190,12 @@ def _shared_block(X, y, state, lanes, n_updates, rec_step, rec_params, rec_loss,
             order_epoch = epoch
             for l in range(L):
                 if active[l]:
-                    state.istate[lanes[l], S_PERM_EPOCH] = epoch
+                    Is[l, S_PERM_EPOCH] = epoch
                     stale[l] = changed
+        if lr_epoch != epoch:  # the schedule's rate depends on the epoch alone
+            for l in range(L):
+                lr[l] = lr_at(Hf[l], Hi[l], epoch)
+            lr_epoch = epoch
 
         acc[:, :] = 0.0
         tot[:] = 0.0
@@ -189,58 +220,64 @@ def _shared_block(X, y, state, lanes, n_updates, rec_step, rec_params, rec_loss,
         for l in range(L):
             if not active[l]:
                 continue
-            r = lanes[l]
-            params = state.params[r]
-            istate = state.istate[r]
-            fstate = state.fstate[r]
-            hpf = state.hpf[r]
-            hpi = state.hpi[r]
             loss = tot[l] * inv_B
-            for j in range(p):
-                grad[j] = acc[j, l] * inv_B
-            lr = lr_at(hpf, hpi, epoch)
-            step = istate[S_STEP] + 1
-            istate[S_STEP] = step
-            if hpi[I_OPTIMIZER] == OPT_SGD:
-                sgd_step(params, grad, state.opt_state[r], hpf, hpi, lr, step)
-            else:
-                _opt_step(hpi[I_OPTIMIZER], params, grad, state.opt_state[r], hpf, hpi, lr, step)
-            if ended_epoch:
-                istate[S_EPOCH] = epoch + 1
-            istate[S_POS] = pos
-            fstate[A_LOSS_SUM] += loss
-            istate[S_WINDOW] += 1
-            done[l] += 1
-            diverged = not math.isfinite(loss) or loss > hpf[F_BLOWUP]
-            if not diverged:
+            step = Is[l, S_STEP] + 1
+            Is[l, S_STEP] = step
+            code = Hi[l, I_OPTIMIZER]
+            if code == OPT_SGD:  # sgd_update's loop, on the lane's row
+                momentum = Hf[l, F_MOMENTUM]
+                dampening = Hf[l, F_DAMPENING]
+                weight_decay = Hf[l, F_WEIGHT_DECAY]
+                nesterov = Hi[l, I_NESTEROV] != 0
                 for j in range(p):
-                    if not math.isfinite(params[j]):
-                        diverged = True
-                        break
+                    grad[j] = acc[j, l] * inv_B
+                    theta, buf = _sgd_elem(float(Pl[l, j]), float(grad[j]), float(Ol[l, 0, j]), step, lr[l],
+                                           momentum, dampening, weight_decay, nesterov)
+                    if momentum != 0.0:
+                        Ol[l, 0, j] = buf
+                    Pl[l, j] = theta
+            else:
+                for j in range(p):
+                    grad[j] = acc[j, l] * inv_B
+                _opt_step(code, Pl[l], grad, Ol[l], Hf[l], Hi[l], lr[l], step)
+            if ended_epoch:
+                Is[l, S_EPOCH] = epoch + 1
+            Is[l, S_POS] = pos
+            Fs[l, A_LOSS_SUM] += loss
+            Is[l, S_WINDOW] += 1
+            done[l] += 1
+            diverged = not math.isfinite(loss) or loss > Hf[l, F_BLOWUP]
+            for j in range(p):
+                th[j, l] = np.float64(Pl[l, j])
+                if not math.isfinite(th[j, l]):
+                    diverged = True
             if diverged:
-                istate[S_DIVERGED] = step
-            if diverged or ended_epoch or step % hpi[I_STRIDE] == 0:
+                Is[l, S_DIVERGED] = step
+            if diverged or ended_epoch or step % Hi[l, I_STRIDE] == 0:
+                r = lanes[l]
                 k = points[l]
                 rec_step[r, k] = step
                 for j in range(p):
-                    rec_params[r, k, j] = params[j]
-                rec_loss[r, k] = fstate[A_LOSS_SUM] / istate[S_WINDOW]
+                    rec_params[r, k, j] = Pl[l, j]
+                rec_loss[r, k] = Fs[l, A_LOSS_SUM] / Is[l, S_WINDOW]
                 points[l] = k + 1
-                fstate[A_LOSS_SUM] = 0.0
-                istate[S_WINDOW] = 0
-            for j in range(p):
-                th[j, l] = np.float64(params[j])
-            if diverged or done[l] >= n_updates[r] or points[l] >= cap:
+                Fs[l, A_LOSS_SUM] = 0.0
+                Is[l, S_WINDOW] = 0
+            if diverged or done[l] >= n_updates[lanes[l]] or points[l] >= cap:
                 active[l] = False
                 n_active -= 1
         if ended_epoch:
             epoch += 1
 
-    for l in range(L):
-        if stale[l]:
-            state.perm[lanes[l]] = order
     worked = 0
     for l in range(L):
+        r = lanes[l]
+        if stale[l]:
+            state.perm[r] = order
+        state.params[r] = Pl[l]
+        state.opt_state[r] = Ol[l]
+        state.istate[r] = Is[l]
+        state.fstate[r] = Fs[l]
         if done[l] > 0:
             worked += 1
     dt = now_ns() - t0
