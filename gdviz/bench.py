@@ -130,9 +130,10 @@ def time_impl(cls: type, X: np.ndarray, y: np.ndarray, B: int, runs: int, cfg: C
     """Warm up, check the budget, time ``cfg.repeats`` epochs; fill ``row`` (or mark it skipped)."""
     n = X.shape[0]
     lrs = lrs_for(runs)
-    # Probe on a slice (also compiles): is the whole row within the budget?
+    # Probe on a slice: is the whole row within the budget?
     m = min(n, max(2 * B, 20_000)) if B < n else min(n, 200_000)
     probe = cls(X[:m], y[:m], min(B, m), lrs, SEED)
+    probe.epoch()  # compiles (Numba's cache may be cold): the estimate is from the next epoch
     t0 = time.perf_counter()
     probe.epoch()
     estimate = (time.perf_counter() - t0) * n / m

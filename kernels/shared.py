@@ -55,6 +55,7 @@ from .layout import (
 )
 from .losses import FULL_CHUNK_ROWS, FULL_PARALLEL_MIN_ROWS, _loss_dz
 from .optim import _opt_step, lr_at
+from .prefetch import prefetch
 from .stepmath import sgd_elem
 
 _sgd_elem = njit(nogil=True, inline="always")(sgd_elem)
@@ -64,6 +65,9 @@ from .shuffle import _permutation
 LANES_MAX = 64
 #: Fewest runs that make a shared group (below: the runs go one by one).
 SHARED_MIN_RUNS = 2
+#: Rows ahead in the order whose cache lines are asked for early: each row is some hundred
+#: cycles of work for all the lanes, so a few rows cover a miss.
+PREFETCH_AHEAD = 8
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -75,7 +79,12 @@ def _rows_lanes(X, y, order, lo, hi, th, fit_intercept, model, acc, tot, z, dz):
     """
     d = X.shape[1]
     L = z.shape[0]
+    n = order.shape[0]
     for k in range(lo, hi):
+        if k + PREFETCH_AHEAD < n:  # a row ahead in the order (maybe the next batch's); no value changes
+            i_ahead = order[k + PREFETCH_AHEAD]
+            prefetch(X, i_ahead)
+            prefetch(y, i_ahead)
         i = order[k]
         for l in range(L):
             z[l] = 0.0
