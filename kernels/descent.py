@@ -22,7 +22,9 @@ One update of one run:
    updates, at each epoch end, and when the run diverges (non-finite or blown-up loss,
    non-finite parameters), which also stops it.
 
-Runs are spread over threads (``prange`` over runs) when the engine asks for it. A full batch
+Runs of one sample order (same batch size and position; one seed, or data order; any full
+batch) go to :mod:`.shared` instead, which visits each row once for all of them, with the
+same results. Runs are spread over threads (``prange`` over runs) when the engine asks for it. A full batch
 of at least ``FULL_PARALLEL_MIN_ROWS`` rows instead spreads each update's pass over ``X``
 across the threads (Numba does not nest parallel loops), one such run at a time. Each run
 reads a monotonic clock around its own chunk (:mod:`.clock`): its seconds are its own, not
