@@ -321,6 +321,10 @@ def shared_blocks(state, todo: np.ndarray, n: int, threads: int) -> tuple[np.nda
     are left out. A group is split into blocks of at most :data:`LANES_MAX` runs, about
     ``threads`` blocks when it is large enough (the blocks change no value, only the work
     per thread).
+
+    The key below is every setting that decides which rows an update sums and how; a new
+    setting that changes it (gradient accumulation over several batches, say) must join the
+    key or keep its runs out, or :func:`_shared_block` must learn it.
     """
     hpi, ist = state.hpi, state.istate
     groups: dict[tuple, list[int]] = {}
