@@ -476,6 +476,8 @@ def warm_up(dtypes: set[str], parallel: bool = False) -> None:
             state = L.new_state(1, 2, 4 if net else 2, dt)
             L.set_run(state, 0, model=model, fit_intercept=1, learning_rate=0.01, batch=1, **net)
             K.advance_batch(X, y, state, 1, parallel=False)
-            if parallel:
-                K.advance_batch(X, y, L.RunBatch.stack([state, state]), 1, parallel=True)
+            if parallel:  # two runs of different orders: threads over runs (one order would take kernels.shared)
+                pair = L.RunBatch.stack([state, state])
+                pair.hpi[1, L.I_BATCH] = 2
+                K.advance_batch(X, y, pair, 1, parallel=True)
     K.full_loss(np.ones((2, 1)), np.ones(2), np.zeros((1, 2)), L.MODEL_LOGISTIC, True)

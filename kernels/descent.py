@@ -29,7 +29,9 @@ One update of one run:
    a history point is recorded every ``stride`` updates, at each epoch end, and when the run
    diverges (non-finite or blown-up loss, non-finite parameters), which also stops it.
 
-Runs are spread over threads (``prange`` over runs) when the engine asks for it. A full batch
+Runs of one sample order (same batch size and position; one seed, or data order; any full
+batch) go to :mod:`.shared` instead, which visits each row once for all of them, with the
+same results. Runs are spread over threads (``prange`` over runs) when the engine asks for it. A full batch
 of at least ``FULL_PARALLEL_MIN_ROWS`` rows instead spreads each update's pass over ``X``
 across the threads (Numba does not nest parallel loops), one such run at a time. Each run
 reads a monotonic clock around its own chunk (:mod:`.clock`): its seconds are its own, not
@@ -71,6 +73,7 @@ from .layout import (
 )
 from .losses import FULL_PARALLEL_MIN_ROWS, _batch_loss_grad, _describe, _full_pass
 from .optim import _opt_step, lr_at, sgd_step
+from .shared import SHARED_MIN_RUNS, _shared_parallel, _shared_serial, shared_blocks
 from .shuffle import _permutation
 
 
@@ -352,10 +355,19 @@ def advance_batch(
     rec_loss = np.empty((R, cap), np.float64)
     out = np.zeros((R, 3), np.int64)
     large = (state.hpi[:, I_BATCH] >= n) & (n >= FULL_PARALLEL_MIN_ROWS)
-    small_todo = np.where(large, 0, todo)
+    shared = np.zeros(R, np.bool_)
+    lanes, starts = shared_blocks(state, todo, n, numba.get_num_threads() if parallel else 1) \
+        if R >= SHARED_MIN_RUNS else (np.empty(0, np.int64), None)
+    shared[lanes] = True
+    large &= ~shared
+    small_todo = np.where(large | shared, 0, todo)
     if np.any(small_todo > 0):
         kernel = _batch_parallel if parallel and R > 1 else _batch_serial
         kernel(X, y, state, small_todo, rec_step, rec_params, rec_loss, out)
+    if lanes.size:  # runs of one sample order: each row visited once for all (.shared); after
+        # the kernel above, which writes zeros into `out` for the runs it leaves alone
+        kernel = _shared_parallel if parallel and starts.size > 2 else _shared_serial
+        kernel(X, y, state, lanes, starts, todo, rec_step, rec_params, rec_loss, out)
     if np.any(large & (todo > 0)):
         import time
 
