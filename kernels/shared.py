@@ -34,6 +34,7 @@ from .layout import (
     F_DAMPENING,
     F_MOMENTUM,
     F_WEIGHT_DECAY,
+    I_ACCUMULATE,
     I_BATCH,
     I_DROP_LAST,
     I_FIT_INTERCEPT,
@@ -323,14 +324,16 @@ def shared_blocks(state, todo: np.ndarray, n: int, threads: int) -> tuple[np.nda
     per thread).
 
     The key below is every setting that decides which rows an update sums and how; a new
-    setting that changes it (gradient accumulation over several batches, say) must join the
-    key or keep its runs out, or :func:`_shared_block` must learn it.
+    setting that changes it must join the key or keep its runs out, or :func:`_shared_block`
+    must learn it. Gradient accumulation (``I_ACCUMULATE > 1``) keeps its runs out.
     """
     hpi, ist = state.hpi, state.istate
     groups: dict[tuple, list[int]] = {}
     for r in np.flatnonzero(todo > 0):
         model = int(hpi[r, I_MODEL])
         if model not in (MODEL_LINEAR, MODEL_LOGISTIC) or ist[r, S_DIVERGED] >= 0:
+            continue
+        if hpi[r, I_ACCUMULATE] != 1:  # an update of several micro-batches: the epoch loop's own
             continue
         B = int(hpi[r, I_BATCH])
         full = B >= n

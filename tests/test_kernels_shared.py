@@ -100,10 +100,14 @@ def test_only_runs_of_one_order_are_grouped():
     state.hpi[2, L.I_BATCH] = 5  # another batch size
     state.istate[3, L.S_DIVERGED] = 7  # stopped
     state.hpi[4, L.I_DROP_LAST] = 1
+    state.hpi[7, L.I_ACCUMULATE] = 2  # an update of two micro-batches: left to the epoch loop
     todo = np.ones(8, np.int64)
     todo[5] = 0  # nothing to do
+    state.hpi[0, L.I_ACCUMULATE] = 1
     lanes, starts = S.shared_blocks(state, todo, N, 1)
-    assert lanes.tolist() == [0, 6, 7] and starts.tolist() == [0, 3]
+    assert lanes.tolist() == [0, 6] and starts.tolist() == [0, 2]
+    state.hpi[7, L.I_ACCUMULATE] = 1
+    assert S.shared_blocks(state, todo, N, 1)[0].tolist() == [0, 6, 7]
     state.hpi[:, L.I_SHUFFLE] = 0  # data order: the seed no longer matters
     state.istate[3, L.S_DIVERGED] = -1
     assert sorted(S.shared_blocks(state, todo, N, 1)[0].tolist()) == [0, 1, 3, 6, 7]
@@ -111,6 +115,17 @@ def test_only_runs_of_one_order_are_grouped():
     full.hpi[1, L.I_SEED] = 99  # a full batch has no order: any seed, shuffled or not
     full.hpi[2, L.I_SHUFFLE] = 0
     assert sorted(S.shared_blocks(full, np.ones(3, np.int64), N, 1)[0].tolist()) == [0, 1, 2]
+
+
+def test_accumulating_runs_of_one_order_give_each_run_as_alone():
+    """Gradient accumulation keeps runs out of the shared path: the batch still gives each
+    run as alone."""
+    X, y, state = sweep("linear", np.float64, 4, runs=4, accumulate=3)
+    assert S.shared_blocks(state, np.ones(4, np.int64), N, 1)[0].size == 0
+    singles = copies(state)
+    got = advance_batch(X, y, state, 20, parallel=True)
+    for r, single in enumerate(singles):
+        assert_same(state, r, single, got, advance_batch(X, y, single, 20))
 
 
 def test_a_large_group_is_split_into_blocks_of_at_most_lanes_max():
