@@ -32,10 +32,11 @@ import numpy as np
 
 from gdviz.errors import GdvizError, TargetError
 
-IMPLS = ("gdviz", "gdviz-batch", "numpy", "numpy-runs", "torch-tutorial", "torch-manual", "torch-manual-gather",
-         "sklearn")
-#: Rows of gdviz's own kernels: the reference of the "× gdviz" column at their size.
-GDVIZ_IMPLS = ("gdviz", "gdviz-batch")
+IMPLS = ("gdviz", "gdviz-batch", "gdviz-sweep", "numpy", "numpy-runs", "torch-tutorial", "torch-manual",
+         "torch-manual-gather", "sklearn", "jax-vmap", "torch-vmap")
+#: Rows of gdviz's own kernels: the reference of the "× gdviz" column at their size (of many
+#: runs, ``gdviz-sweep``: its runs share one sample order, as every many-runs peer's do).
+GDVIZ_IMPLS = ("gdviz", "gdviz-batch", "gdviz-sweep")
 #: SGD learning rate of every row (stable at batch 1 for standardized features, d <= 64).
 LR = 0.01
 SEED = 0
@@ -111,7 +112,7 @@ def _row(impl: str, version: str, n: int, d: int, B: int, runs: int, dtype: str,
     return {"impl": impl, "version": version, "n": n, "d": d, "batch": B, "runs": runs, "dtype": dtype,
             "target": target, "seconds_median": None, "seconds_min": None, "seconds_max": None,
             "samples_per_s": None, "updates_per_s": None, "final_mse": None, "gb_per_s": None,
-            "floor_ratio": None, "skipped": None}
+            "floor_ratio": None, "compile_seconds": None, "skipped": None}
 
 
 def _fill(row: dict, times: list[float], updates_per_epoch: int, X: np.ndarray, floor: dict, final_mse: float) -> None:
@@ -129,9 +130,10 @@ def time_impl(cls: type, X: np.ndarray, y: np.ndarray, B: int, runs: int, cfg: C
     """Warm up, check the budget, time ``cfg.repeats`` epochs; fill ``row`` (or mark it skipped)."""
     n = X.shape[0]
     lrs = lrs_for(runs)
-    # Probe on a slice (also compiles): is the whole row within the budget?
+    # Probe on a slice: is the whole row within the budget?
     m = min(n, max(2 * B, 20_000)) if B < n else min(n, 200_000)
     probe = cls(X[:m], y[:m], min(B, m), lrs, SEED)
+    probe.epoch()  # compiles (Numba's cache may be cold): the estimate is from the next epoch
     t0 = time.perf_counter()
     probe.epoch()
     estimate = (time.perf_counter() - t0) * n / m
@@ -141,6 +143,7 @@ def time_impl(cls: type, X: np.ndarray, y: np.ndarray, B: int, runs: int, cfg: C
                           f"{cfg.repeats + 1} epochs exceed --budget {cfg.budget:g} s")
         return row
     impl = cls(X, y, B, lrs, SEED)
+    row["compile_seconds"] = getattr(impl, "compile_seconds", None)  # jax: ahead-of-time, apart from the epochs
     impl.epoch()  # warm-up
     times = []
     for _ in range(cfg.repeats):
@@ -208,7 +211,10 @@ def run_bench(cfg: Config, progress=None) -> dict:  # type: ignore[no-untyped-de
                             progress(f"cuda n={n} B={B} runs={R}")
                         doc["rows"].append(_cuda_row(n, cfg.d, B, R, dtype, cfg))
                         continue
-                    todo.append(("gdviz", P.GdvizSingle, None) if R == 1 else ("gdviz-batch", P.GdvizRuns, None))
+                    if R == 1:
+                        todo.append(("gdviz", P.GdvizSingle, None))
+                    else:
+                        todo += [("gdviz-batch", P.GdvizRuns, None), ("gdviz-sweep", P.GdvizSweep, None)]
                     if R == 1:
                         todo.append(("numpy", P.NumpyLoop, None))
                     if cfg.peers:
@@ -222,7 +228,7 @@ def run_bench(cfg: Config, progress=None) -> dict:  # type: ignore[no-untyped-de
                         else:
                             if progress:
                                 progress(f"{name} n={n:,} batch={B:,} runs={R} {dtype}")
-                            time_impl(cls, X, y, B, R, cfg, floor, row)
+                            time_impl(P.peer_class(cls), X, y, B, R, cfg, floor, row)
                             if name not in (*GDVIZ_IMPLS, "numpy", "numpy-runs"):
                                 versions[name.split("-")[0]] = row["version"]
                         doc["rows"].append(row)
@@ -258,14 +264,16 @@ def table(doc: dict):  # type: ignore[no-untyped-def]
                 if fl else ""))
     t = Table(title=title, title_justify="left", caption_justify="left",
               caption="gdviz: advance_batch, one run; gdviz-batch: advance_batch over all the runs at once, "
-                      "threads over runs (parallel=True), as the engine runs a scenario")
+                      "threads over runs (parallel=True), each run its own seed (its own sample order); "
+                      "gdviz-sweep: the same with one seed for all (one order, as numpy-runs and the vmap "
+                      "peers), the reference of × gdviz for many runs; jax-vmap's compile time is apart")
     for col, just in (("impl", "left"), ("version", "left"), ("dtype", "left"), ("n", "right"), ("batch", "right"),
                       ("runs", "right"), ("s/epoch median [min–max]", "right"), ("samples/s", "right"),
                       ("updates/s", "right"), ("× gdviz", "right"), ("GB/s", "right"), ("× floor", "right"),
                       ("final MSE", "right")):
         t.add_column(col, justify=just)
     ref = {(r["dtype"], r["n"], r["batch"], r["runs"]): r["seconds_median"] for r in doc["rows"]
-           if r["impl"] in GDVIZ_IMPLS}
+           if r["impl"] in GDVIZ_IMPLS and r["seconds_median"] and r["impl"] != "gdviz-batch"}
     for r in doc["rows"]:
         if r["skipped"]:
             t.add_row(r["impl"], r["version"], r["dtype"], f"{r['n']:,}", f"{r['batch']:,}", str(r["runs"]),
@@ -373,4 +381,7 @@ def cli_main(args, out, err) -> int:  # type: ignore[no-untyped-def]
         for r in doc["rows"]:
             if r["skipped"]:
                 err.print(f"[dim]skipped {r['impl']} (n={r['n']:,}, batch={r['batch']:,}): {r['skipped']}[/]")
+            elif r["compile_seconds"] is not None:
+                out.print(f"{r['impl']} (n={r['n']:,}, batch={r['batch']:,}, runs={r['runs']}): compiled in "
+                          f"{_fmt_s(r['compile_seconds'])}, apart from its epoch times")
     return 0

@@ -5,9 +5,11 @@ and a standard-normal target, ``10 → 50 → 1`` ReLU, MSE, plain SGD (lr 0.01)
 epoch with its fresh shuffle, after a warm-up epoch; the best of ``repeats`` epochs is
 reported (the machine may be shared). Batch sizes 1, 32, 64 and the full batch, one run; and
 64 runs at once at batch 64 (a seed ensemble: gdviz's threaded ``advance_batch`` over 64 runs,
-against ``torch.func.vmap`` over 64 stacked models with one shared order per step).
+against ``torch.func.vmap`` and ``jax.vmap`` under ``jax.jit`` (an epoch as one ``lax.scan``,
+compiled ahead of time; its compile seconds reported apart) over 64 stacked models with one
+shared order per step).
 
-PyTorch is optional: without it only gdviz's figures are printed. Each PyTorch figure is the
+PyTorch and JAX are optional: without them only gdviz's figures are printed. Each PyTorch figure is the
 faster of 1 thread and Numba's thread count (on a busy 2-core machine, two intra-op threads
 made torch's small batches 10-50× slower than one); ``torch_threads`` says which.
 """
@@ -119,6 +121,55 @@ def _torch_vmap_epoch(X: np.ndarray, y: np.ndarray, B: int, runs: int, repeats: 
     return best / runs
 
 
+def _jax_vmap_epoch(X: np.ndarray, y: np.ndarray, B: int, runs: int, repeats: int) -> tuple[float, float]:
+    """``jax.vmap`` of ``jax.grad`` over ``runs`` stacked networks under ``jax.jit``, the epoch a
+    ``lax.scan`` over the batches of one shared order: (seconds per run and epoch, compile seconds)."""
+    import jax
+    import jax.numpy as jnp
+
+    n, d = X.shape
+    h = 50
+    nb, rest = divmod(n, B)
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    lim1, lim2 = 1 / np.sqrt(d), 1 / np.sqrt(h)  # nn.Linear's uniform init
+    params = (jax.random.uniform(keys[0], (runs, h, d), jnp.float32, -lim1, lim1),
+              jax.random.uniform(keys[1], (runs, h), jnp.float32, -lim1, lim1),
+              jax.random.uniform(keys[2], (runs, 1, h), jnp.float32, -lim2, lim2),
+              jax.random.uniform(keys[3], (runs, 1), jnp.float32, -lim2, lim2))
+
+    def loss(p: Any, xb: Any, yb: Any) -> Any:
+        W1, b1, W2, b2 = p
+        out = jax.nn.relu(xb @ W1.T + b1) @ W2.T + b2
+        return jnp.mean((out[:, 0] - yb) ** 2)
+
+    vgrad = jax.vmap(jax.grad(loss), in_axes=(0, None, None))
+
+    def sgd(p: Any, xb: Any, yb: Any) -> Any:
+        return jax.tree_util.tree_map(lambda a, g: a - 0.01 * g, p, vgrad(p, xb, yb))
+
+    def epoch(p: Any, X: Any, y: Any, key: Any) -> Any:
+        perm = jax.random.permutation(key, n)
+        X, y = X[perm], y[perm]
+        p, _ = jax.lax.scan(lambda c, xy: (sgd(c, xy[0], xy[1]), None), p,
+                            (X[: nb * B].reshape(nb, B, d), y[: nb * B].reshape(nb, B)))
+        return sgd(p, X[nb * B :], y[nb * B :]) if rest else p
+
+    Xj, yj = jnp.asarray(X), jnp.asarray(y)
+    key = jax.random.PRNGKey(1)
+    t0 = time.perf_counter()
+    step = jax.jit(epoch).lower(params, Xj, yj, key).compile()
+    compile_s = time.perf_counter() - t0
+    params = step(params, Xj, yj, key)
+    best = float("inf")
+    for _ in range(repeats):
+        key, sub = jax.random.split(key)
+        t = time.perf_counter()
+        params = step(params, Xj, yj, sub)
+        jax.block_until_ready(params)
+        best = min(best, time.perf_counter() - t)
+    return best / runs, compile_s
+
+
 def bench_mlp(n: int = 1000, repeats: int = 5, peers: bool = True) -> dict[str, Any]:
     """The figures as a JSON-ready dict: ``rows`` of ``{impl, batch, runs, seconds_per_epoch}``
     (per run for ensembles) and ``ratios`` (torch's time ÷ gdviz's, above 1: gdviz faster)."""
@@ -129,6 +180,7 @@ def bench_mlp(n: int = 1000, repeats: int = 5, peers: bool = True) -> dict[str, 
     y = rng.standard_normal(n).astype(np.float32)
     model = MLP(10, (50,))
     have_torch = peers and importlib.util.find_spec("torch") is not None
+    have_jax = peers and importlib.util.find_spec("jax") is not None
     rows: list[dict[str, Any]] = []
     ratios: dict[str, float] = {}
     for B in (*BATCHES, "ensemble"):
@@ -146,6 +198,11 @@ def bench_mlp(n: int = 1000, repeats: int = 5, peers: bool = True) -> dict[str, 
             rows.append({"impl": impl, "batch": batch, "runs": runs, "seconds_per_epoch": theirs,
                          "torch_threads": threads})
             ratios[f"{impl} batch {batch} x{runs}"] = theirs / ours
+        if have_jax and B == "ensemble":
+            theirs, compile_s = _jax_vmap_epoch(X, y, batch, runs, repeats)
+            rows.append({"impl": "jax-vmap", "batch": batch, "runs": runs, "seconds_per_epoch": theirs,
+                         "compile_seconds": compile_s})
+            ratios[f"jax-vmap batch {batch} x{runs}"] = theirs / ours
     return {"problem": f"mlp 10→50→1 relu, mse, sgd lr 0.01, float32, n = {n}", "rows": rows, "ratios": ratios}
 
 
@@ -163,12 +220,13 @@ def cli_main(args: Any, out: Any, err: Any) -> int:
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
     table = Table(title=result["problem"], title_justify="left")
-    for col in ("impl", "batch", "runs", "s/epoch (per run)", "torch threads"):
+    for col in ("impl", "batch", "runs", "s/epoch (per run)", "torch threads", "compile"):
         table.add_column(col, justify="left" if col == "impl" else "right")
     for row in result["rows"]:
         table.add_row(row["impl"], str(row["batch"]), str(row["runs"]), f"{row['seconds_per_epoch'] * 1e3:.3g} ms",
-                      str(row.get("torch_threads", "")))
+                      str(row.get("torch_threads", "")),
+                      f"{row['compile_seconds']:.2f} s" if "compile_seconds" in row else "")
     out.print(table)
     for name, ratio in result["ratios"].items():
-        out.print(f"{name}: torch's time ÷ gdviz's = {ratio:.3g}")
+        out.print(f"{name}: the peer's time ÷ gdviz's = {ratio:.3g}")
     return 0

@@ -44,9 +44,10 @@ class Impl:
 # --- gdviz ---------------------------------------------------------------------------------
 
 
-def _new_runs(X: np.ndarray, B: int, lrs: np.ndarray, seed: int) -> tuple[L.RunBatch, int]:
-    """A fresh batch of ``len(lrs)`` SGD runs on ``X`` (run ``r``: ``lrs[r]``, seed ``seed + r``),
-    recording one history point per epoch, as few as the engine would; and updates per epoch."""
+def _new_runs(X: np.ndarray, B: int, lrs: np.ndarray, seed: int, one_order: bool = False) -> tuple[L.RunBatch, int]:
+    """A fresh batch of ``len(lrs)`` SGD runs on ``X`` (run ``r``: ``lrs[r]``, seed ``seed + r``,
+    or ``seed`` for all with ``one_order``), recording one history point per epoch, as few as
+    the engine would; and updates per epoch."""
     from gdviz.runfacts import updates_per_epoch
 
     n, d = X.shape
@@ -54,7 +55,7 @@ def _new_runs(X: np.ndarray, B: int, lrs: np.ndarray, seed: int) -> tuple[L.RunB
     state = L.new_state(len(lrs), n, d + 1, X.dtype)
     for r, lr in enumerate(lrs):
         L.set_run(state, r, model="linear", optimizer="sgd", fit_intercept=1, learning_rate=float(lr), batch=B,
-                  shuffle=1, seed=seed + r, stride=upe)
+                  shuffle=1, seed=seed if one_order else seed + r, stride=upe)
     return state, upe
 
 
@@ -63,13 +64,14 @@ class GdvizSingle(Impl):
 
     name = "gdviz"
     parallel = False
+    one_order = False
 
     def __init__(self, X, y, B, lrs, seed):  # type: ignore[no-untyped-def]
         super().__init__(X, y, B, lrs, seed)
         import gdviz
 
         self.version = gdviz.__version__
-        self.state, self.upe = _new_runs(X, B, lrs, seed)
+        self.state, self.upe = _new_runs(X, B, lrs, seed, self.one_order)
 
     def epoch(self) -> None:
         chunk = K.advance_batch(self.X, self.y, self.state, self.upe, parallel=self.parallel)
@@ -87,6 +89,15 @@ class GdvizRuns(GdvizSingle):
 
     name = "gdviz-batch"
     parallel = True
+
+
+class GdvizSweep(GdvizRuns):
+    """R runs of one seed (one sample order), learning rates apart: a learning-rate sweep, in
+    one :func:`gdviz.kernels.advance_batch` call, which visits each row once for all of them
+    (:mod:`gdviz.kernels.shared`). The same problem as ``numpy-runs`` and the vmap peers."""
+
+    name = "gdviz-sweep"
+    one_order = True
 
 
 # --- NumPy ---------------------------------------------------------------------------------
@@ -317,4 +328,16 @@ PEERS = {
     "torch-manual-gather": (TorchManualGather, "torch", lambda B, n, R: R == 1),
     "sklearn": (Sklearn, "sklearn", lambda B, n, R: R == 1 and B == 1),
     "numpy-runs": (NumpyRuns, "numpy", lambda B, n, R: R > 1),
+    "jax-vmap": ("gdviz.bench_vmap:JaxVmapRuns", "jax", lambda B, n, R: R > 1),
+    "torch-vmap": ("gdviz.bench_vmap:TorchVmapRuns", "torch", lambda B, n, R: R > 1),
 }
+
+
+def peer_class(entry: type | str) -> type:
+    """The class of a :data:`PEERS` entry (``"module:Class"`` entries are imported here)."""
+    if isinstance(entry, str):
+        import importlib
+
+        module, name = entry.split(":")
+        return getattr(importlib.import_module(module), name)
+    return entry

@@ -249,6 +249,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             if dataset.n_val else "")
     out.print(f"[green]✓[/] {where} is valid: {len(scenario.runs)} runs on "
               f"n={dataset.X.shape[0]} samples{held}, d={dataset.X.shape[1]} features ({dataset.task}).")
+    from gdviz.scenario.batching import batching_note
+
+    for i, run in enumerate(scenario.runs):
+        note = batching_note(i, run, int(dataset.X.shape[0]))
+        if note is not None:
+            out.print(printable(note), markup=False, highlight=False)
     out.print_json(json.dumps(scenario_to_dict(scenario), default=str))
     return EXIT_OK
 

@@ -23,11 +23,12 @@ from gdviz import kernels as K
 from gdviz.data import Dataset
 from gdviz.engine_cuda import CudaTarget
 from gdviz.heldout import RowsLoss
+from gdviz.forks import ForkOrigin, fork_spec, prefix, shifted
 from gdviz.history import History, HistoryChunk
 from gdviz.kernels import layout as L
 from gdviz.models import Model, model_of
 from gdviz.numba_cache import guard_against_damage
-from gdviz.runfacts import method_name, run_facts
+from gdviz.runfacts import method_name, plan_of
 from gdviz.runs import Group, Run, RunSummary, summarize
 from gdviz.scenario import RunSpec, Scenario, TrainSpec
 
@@ -130,14 +131,13 @@ class Engine(CudaTarget):
 
     def _make_run(self, index: int, spec: RunSpec, total_updates: int | None = None) -> Run:
         t = spec.train
-        facts = run_facts(n=self.n, d=self.d, p=self.p, batch_size=spec.batch_size, drop_last=bool(t.drop_last),
-                          optimizer=t.optimizer, momentum=t.momentum, amsgrad=t.amsgrad, centered=t.centered,
-                          dtype=t.dtype)  # fmt: skip
-        total = facts.updates_per_epoch * int(t.epochs) if total_updates is None else total_updates
+        plan = plan_of(spec, n=self.n, d=self.d, p=self.p)
+        facts = plan.segments[0].facts
+        total = plan.total_updates if total_updates is None else total_updates
         stride = max(1, math.ceil(total / self.max_points))
-        expected_points = total // stride + math.ceil(total / facts.updates_per_epoch) + 1
+        expected_points = total // stride + math.ceil(plan.epoch_of(total)) + 1  # + 1 point per epoch end
         state = self.new_run_state(t, facts.batch, spec.seed, stride)
-        return Run(index=index, spec=spec, facts=facts, total_updates=total, stride=stride,
+        return Run(index=index, spec=spec, plan=plan, total_updates=total, stride=stride,
                    noise_every=max(1, math.ceil(expected_points / self.noise_points)), state=state,
                    history=History(self.p))  # fmt: skip
 
@@ -166,7 +166,7 @@ class Engine(CudaTarget):
     def _add_initial_points(self, runs: list[Run]) -> None:
         thetas = np.stack([run.params.astype(np.float64) for run in runs])
         full = self.full_loss(thetas)
-        noise, scale = self._noise_stats(thetas, [run.batch for run in runs])
+        noise, scale = self._noise_stats(thetas, [run.facts.update_batch for run in runs])
         val = self.validation_loss(thetas)
         for r, (run, theta, f, z, bs) in enumerate(zip(runs, thetas, full, noise, scale)):
             run.points_seen = 1
@@ -282,7 +282,10 @@ class Engine(CudaTarget):
             n_up = np.zeros(len(group.runs), np.int64)
             for r, run in enumerate(group.runs):
                 if run.index in todo and not run.done:
-                    n_up[r] = max(0, min(int(todo[run.index]), run.total_updates - run.step))
+                    self._enter_segment(group, run)
+                    # A call never crosses a change of batch size: the batch changes between calls.
+                    end = min(run.total_updates, run.plan.end_step(run.segment))
+                    n_up[r] = max(0, min(int(todo[run.index]), end - run.step))
             if not n_up.any():
                 continue
             cap = max(K.history_capacity(int(k), run.stride, run.updates_per_epoch)
@@ -300,7 +303,24 @@ class Engine(CudaTarget):
                     run.rate = n_done / dt
                 recorded.append((run, chunk.step[r, :k].copy(), chunk.params[r, :k].astype(np.float64),
                                  chunk.loss[r, :k].copy(), n_done, dt))  # fmt: skip
-        return self._finish(recorded, append)
+        # A fork's chunks are counted from the start of training (gdviz.forks).
+        chunks = [shifted(c, self.runs[c.run].origin) for c in self._finish(recorded, append=False)]
+        if append:
+            for c in chunks:
+                self.runs[c.run].history.append(c)
+        return chunks
+
+    def _enter_segment(self, group: Group, run: Run) -> None:
+        """Give ``run`` the batch size of the plan's segment its next update falls in (a batch
+        schedule), at the epoch boundary where the previous segment ended."""
+        i = run.plan.index_at_step(run.step)
+        if i == run.segment:
+            return
+        run.segment = i
+        run.hpi[L.I_BATCH] = run.facts.batch
+        # The next epoch's order is made afresh (a full batch's: data order), whatever it was.
+        run.istate[L.S_PERM_EPOCH] = -1
+        self._release(group)  # a device copy holds the old batch size: made again at the next call
 
     def _finish(self, recorded: list, append: bool) -> list[HistoryChunk]:
         """Full loss, validation loss and noise of every new point in one batched pass; the runs'
@@ -318,7 +338,7 @@ class Engine(CudaTarget):
             due = ((run.points_seen + np.arange(k)) % run.noise_every == 0) | (steps >= run.total_updates)
             where = np.flatnonzero(due)
             due_thetas.append(params[where])
-            due_batches.extend([run.batch] * len(where))
+            due_batches.extend([run.facts.update_batch] * len(where))
             due_where.append(offset + where)
             offset += k
         noise = np.full(len(all_params), np.nan)
@@ -338,7 +358,7 @@ class Engine(CudaTarget):
             # Each point's time: the run's own chunk time shared out in proportion to its updates.
             frac = (steps - start_step) / max(n_done, 1)
             chunk = HistoryChunk(
-                run=run.index, step=steps, epoch=steps / run.updates_per_epoch, seconds=start_seconds + frac * dt,
+                run=run.index, step=steps, epoch=run.epochs_at(steps), seconds=start_seconds + frac * dt,
                 loss=loss, full_loss=full[offset : offset + k], noise=z.copy(), params=params, done=run.done,
                 diverged_step=run.diverged_step, b_simple=scale[offset : offset + k].copy(),
                 val_loss=None if val is None else val[offset : offset + k],
@@ -358,58 +378,82 @@ class Engine(CudaTarget):
     # --- forks -------------------------------------------------------------------------------
     def fork_run(
         self,
-        index: int,
-        params: np.ndarray,
-        remaining_epochs: float,
+        parent: int,
+        at: int | None = None,
         *,
+        epochs: float | None = None,
         batch_size: int | None = None,
+        name: str | None = None,
         **train_changes: object,
     ) -> Run:
-        """Replace run ``index`` by one with new settings that starts at ``params``.
+        """Add a run beside run ``parent`` that starts at one of its points with new settings.
+
+        The parent is left as it is (it goes on, or stays finished); the fork is appended to
+        :attr:`runs` and regrouped with the runs of its dtype, which changes no other run's
+        result. Its history starts with the parent's points up to the fork point, and what it
+        records is counted from the start of training (:mod:`gdviz.forks`).
 
         Parameters
         ----------
-        index : int
-            The run to replace.
-        params : numpy.ndarray
-            float[p]: where the new run starts (usually the old run's current point).
-        remaining_epochs : float
-            Epochs the new run trains for (rounded up to whole updates, at least one).
+        parent : int
+            The run to fork.
+        at : int, optional
+            Fork at the parent's ``at``-th recorded point (``1 <= at <= len(history)``; the
+            point's index is ``at - 1``); by default its last.
+        epochs : float, optional
+            Epochs the fork trains for (rounded up to whole updates, at least one); by default
+            what the parent had left at the fork point. A run forked at its end needs it.
         batch_size : int, optional
-            The new batch size; ``n`` or more means the full batch.
+            The new batch size; ``n`` or more means the full batch; by default the one in
+            force. A fork trains at one batch size: a batch schedule does not carry over.
+        name : str, optional
+            By default ``"<parent> ⑂ <what changed> @ep <epoch>"``.
         **train_changes
-            ``[train]`` settings to change (``learning_rate``, ``optimizer``, ...). The new
-            run starts with fresh optimizer state, as a new ``torch.optim`` optimizer would.
+            ``[train]`` settings to change (``learning_rate``, ``optimizer``, ...). The fork
+            starts with fresh optimizer state, as a new ``torch.optim`` optimizer would.
         """
-        old = self.runs[index]
-        spec = old.spec
-        train = dataclasses.replace(spec.train, **train_changes) if train_changes else spec.train
-        new_batch = spec.batch_size
-        if batch_size is not None:
-            if batch_size < 1:
-                raise ValueError(f"batch size must be at least 1, got {batch_size}")
-            new_batch = None if batch_size >= self.n else int(batch_size)
-        new_spec = dataclasses.replace(spec, batch_size=new_batch, train=train)
-        upe = run_facts(n=self.n, d=self.d, p=self.p, batch_size=new_batch, drop_last=bool(train.drop_last),
-                        optimizer=train.optimizer).updates_per_epoch
-        total = max(1, math.ceil(remaining_epochs * upe - 1e-9))
-        run = self._make_run(index, new_spec, total_updates=total)
-        run.params[:] = np.asarray(params, dtype=run.params.dtype)
-        self.runs[index] = run
-        self._regroup()  # its device state, if any, belonged to the old run
-        self._add_initial_points([run])
+        old = self.runs[parent]
+        h = old.history
+        k = len(h) if at is None else int(at)
+        if not 1 <= k <= len(h):
+            raise ValueError(f"fork point must be 1 .. {len(h)} (the parent's recorded points), got {at}")
+        start = h.params[k - 1]
+        if not np.all(np.isfinite(start)):
+            raise ValueError(f"{old.name} is not finite at that point (it diverged): fork from an earlier point")
+        origin = ForkOrigin(parent, k - 1, int(h.step[k - 1]), float(h.epoch[k - 1]), float(h.seconds[k - 1]))
+        if batch_size is None:  # a fork trains at one batch size: the one in force (a schedule ends here)
+            batch_size = old.batch
+        spec = fork_spec(old.spec, self.n, batch_size=batch_size, name=name, epoch=origin.epoch, **train_changes)
+        spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_schedule=None))
+        t = spec.train
+        upe = plan_of(spec, n=self.n, d=self.d, p=self.p).segments[0].facts.updates_per_epoch
+        if epochs is None:
+            epochs = old.end_epoch - origin.epoch
+        if not epochs > 0:
+            raise ValueError(f"{old.name} has no epochs left at epoch {origin.epoch:g}: say how many the fork trains")
+        total = max(1, math.ceil(epochs * upe - 1e-9))
+        spec = dataclasses.replace(spec, train=dataclasses.replace(t, epochs=origin.epoch + total / upe))
+        run = self._make_run(len(self.runs), spec, total_updates=total)
+        run.params[:] = np.asarray(start, dtype=run.params.dtype)
+        run.origin = origin
+        run.history.append(prefix(h, k))
+        run.points_seen = 1
+        self._release_device()  # the groups are restacked: device states are remade from the host's
+        self.runs.append(run)
+        self._regroup()
         return run
 
     def _empty_chunk(self, run: Run) -> HistoryChunk:
         e = np.empty(0)
-        return HistoryChunk(
+        return shifted(HistoryChunk(
             run.index, np.empty(0, np.int64), e, e, e, e, e, np.empty((0, self.p)), run.done, run.diverged_step
-        )
+        ), run.origin)
 
     # --- results -----------------------------------------------------------------------------
     def summary(self, run: Run) -> RunSummary:
         """The run's measured figures (one source for the table, the JSON and the TUI)."""
-        return summarize(run, self.model, self.dataset)
+        parent = self.runs[run.origin.parent].name if run.origin is not None else None
+        return summarize(run, self.model, self.dataset, parent)
 
     def summaries(self) -> list[RunSummary]:
         return [self.summary(run) for run in self.runs]
@@ -432,6 +476,8 @@ def warm_up(dtypes: set[str], parallel: bool = False) -> None:
             state = L.new_state(1, 2, 4 if net else 2, dt)
             L.set_run(state, 0, model=model, fit_intercept=1, learning_rate=0.01, batch=1, **net)
             K.advance_batch(X, y, state, 1, parallel=False)
-            if parallel:
-                K.advance_batch(X, y, L.RunBatch.stack([state, state]), 1, parallel=True)
+            if parallel:  # two runs of different orders: threads over runs (one order would take kernels.shared)
+                pair = L.RunBatch.stack([state, state])
+                pair.hpi[1, L.I_BATCH] = 2
+                K.advance_batch(X, y, pair, 1, parallel=True)
     K.full_loss(np.ones((2, 1)), np.ones(2), np.zeros((1, 2)), L.MODEL_LOGISTIC, True)

@@ -72,15 +72,26 @@ class CudaTarget:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         self.target = "cpu"
         self.target_note = f"CUDA failed at run time ({type(exc).__name__}: {first}); continued on the CPU"
-        for group in self._groups:
-            if group.device is None:
-                continue
-            for run in group.runs:  # the device held the epoch's order: remake it here
-                e = int(run.istate[L.S_PERM_EPOCH])
-                if e >= 0:
-                    if run.hpi[L.I_SHUFFLE] and run.batch < self.n:  # a full batch: data order
-                        K.permutation(int(run.hpi[L.I_SEED]), e, self.n, run.perm)
-                    else:
-                        run.perm[:] = np.arange(self.n)
-            group.device = None
+        self._release_device()
         self._gpu_data.clear()
+
+    def _release_device(self) -> None:
+        """Drop the groups' device states, the host's state made whole again (the order of
+        each run's epoch, which stays on the device, remade from (seed, epoch)): before the
+        groups are restacked (a fork), or on a fall-back to the CPU."""
+        for group in self._groups:
+            self._release(group)
+
+    def _release(self, group: Group) -> None:
+        """Drop ``group``'s device copy (it is made again from the host state when needed),
+        first remaking on the host each run's order, which only the device held."""
+        if group.device is None:
+            return
+        for run in group.runs:
+            e = int(run.istate[L.S_PERM_EPOCH])
+            if e >= 0:
+                if run.hpi[L.I_SHUFFLE] and run.batch < self.n:  # a full batch: data order
+                    K.permutation(int(run.hpi[L.I_SEED]), e, self.n, run.perm)
+                else:
+                    run.perm[:] = np.arange(self.n)
+        group.device = None

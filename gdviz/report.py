@@ -114,7 +114,7 @@ def summary_table(engine: Engine) -> Table:
         table.add_row(
             literal(name),
             literal(s.method),
-            str(s.batch_size),
+            batch_cell(s),
             str(s.updates_per_epoch),
             format_bytes(s.memory_per_step),
             format_seconds(s.seconds_per_epoch),
@@ -151,6 +151,15 @@ def held_out_table(engine: Engine) -> Table | None:
     return table
 
 
+def batch_cell(s: RunSummary) -> str:
+    """The batch in force at the run's end: ``"64"``; ``"16×4"`` for 4 micro-batches of 16 per
+    update; ``"8→64"`` when a batch schedule took it from 8 to 64."""
+    cell = str(s.batch_size) if s.accumulate == 1 else f"{s.batch_size}×{s.accumulate}"
+    if s.batch_schedule:
+        return f"{s.batch_schedule[0][1]}→{cell}"
+    return cell
+
+
 def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
     h = engine.runs[index].history
     return {
@@ -159,6 +168,8 @@ def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
         "seed": engine.runs[index].spec.seed,
         "method": s.method,
         "batch_size": s.batch_size,
+        "accumulate": s.accumulate,
+        "batch_schedule": [list(c) for c in s.batch_schedule] if s.batch_schedule else None,
         "updates_per_epoch": s.updates_per_epoch,
         "optimizer": s.optimizer,
         "learning_rate": s.learning_rate,
@@ -178,6 +189,9 @@ def run_document(s: RunSummary, engine: Engine, index: int) -> dict[str, Any]:
         "gradient_noise": finite_or_none(s.gradient_noise),
         "b_simple": finite_or_none(s.b_simple),
         **({"validation": held_out_document(s.held_out)} if s.held_out is not None else {}),
+        # a fork: its parent and the parent's epoch at the fork point (its history starts
+        # with the parent's points up to there); null for a run of the scenario
+        "forked_from": None if s.forked_from is None else {"run": s.forked_from, "epoch": s.forked_at_epoch},
         "history": history_document(h),
     }
 

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from gdviz.heldout import HeldOut, held_out
+from gdviz.forks import ForkOrigin
 from gdviz.history import History
 from gdviz.kernels import layout as L
-from gdviz.runfacts import RunFacts
+from gdviz.runfacts import BatchPlan, RunFacts
 from gdviz.scenario import RunSpec
 
 
@@ -36,7 +37,7 @@ class Run:
 
     index: int
     spec: RunSpec
-    facts: RunFacts
+    plan: BatchPlan  # its batch size over the epochs (one segment without a batch schedule)
     total_updates: int
     stride: int
     noise_every: int
@@ -45,6 +46,13 @@ class Run:
     seconds: float = 0.0
     rate: float = 0.0  # measured updates per second (the run's own kernel time), to size chunks
     points_seen: int = 0  # recorded points so far, to decide where noise is evaluated
+    segment: int = 0  # the plan's segment in force (the engine moves it at the epoch it starts)
+    origin: ForkOrigin | None = None  # where it left its parent, for a fork (:mod:`gdviz.forks`)
+
+    @property
+    def facts(self) -> RunFacts:
+        """The facts in force: batch, updates per epoch and memory per step of the current segment."""
+        return self.plan.segments[self.segment].facts
 
     # the run's state, as 1-d (or [3, p]) views
     @property
@@ -107,13 +115,32 @@ class Run:
 
     @property
     def epochs_done(self) -> float:
-        return self.step / self.updates_per_epoch
+        return self.plan.epoch_of(self.step)
+
+    def epochs_at(self, steps: np.ndarray) -> np.ndarray:
+        """The (fractional) epoch after each of ``steps`` updates, across the plan's batch sizes."""
+        segs = self.plan.segments
+        if len(segs) == 1:
+            return steps / segs[0].facts.updates_per_epoch
+        starts = np.array([s.start_step for s in segs])
+        i = np.searchsorted(starts, steps, side="right") - 1
+        upe = np.array([s.facts.updates_per_epoch for s in segs])
+        return np.array([s.epoch for s in segs])[i] + (steps - starts[i]) / upe[i]
 
     @property
     def seconds_per_epoch(self) -> float:
         e = self.epochs_done
         return self.seconds / e if e > 0 else math.nan
 
+    @property
+    def epoch_now(self) -> float:
+        """Epochs since the start of training: a fork's own plus its parent's at the fork point."""
+        return self.epochs_done + (self.origin.epoch if self.origin is not None else 0.0)
+
+    @property
+    def end_epoch(self) -> float:
+        """The epoch (since the start of training) at which the run ends."""
+        return self.total_updates / self.updates_per_epoch + (self.origin.epoch if self.origin is not None else 0.0)
 
 
 @dataclass(frozen=True)
@@ -143,6 +170,10 @@ class RunSummary:
     #: The gradient noise scale tr(Sigma)/|G|^2 at the last point where it was evaluated.
     b_simple: float = math.nan
     held_out: HeldOut | None = None  # the figures on the held-out rows ([data] validation)
+    accumulate: int = 1  # micro-batches of batch_size rows per update
+    batch_schedule: tuple[tuple[int, int], ...] | None = None  # (epoch, batch) pairs followed, when scheduled
+    forked_from: str | None = None  # the parent's name, for a fork
+    forked_at_epoch: float | None = None  # the parent's epoch at the fork point
 
 
 @dataclass(frozen=True)
@@ -188,12 +219,20 @@ def measured(history: Any, k: int, target_loss: float | None) -> Measured:
     )
 
 
-def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
-    """The measured figures of ``run`` at its last point (``model``: its :class:`gdviz.models.Model`)."""
+def summarize(run: Run, model: Any, dataset: Any, parent: str | None = None) -> RunSummary:
+    """The measured figures of ``run`` at its last point (``model``: its :class:`gdviz.models.Model`).
+
+    A fork's figures count from the start of training (its history holds its parent's points
+    up to the fork point); ``parent`` is its parent's name.
+    """
     h = run.history
     t = run.spec.train
     m = measured(h, len(h), t.target_loss)
     final = h.params[-1].copy()
+    origin = run.origin
+    diverged_step = run.diverged_step
+    if diverged_step is not None and origin is not None:
+        diverged_step += origin.step
     return RunSummary(
         name=run.name,
         method=run.method,
@@ -209,7 +248,7 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         final_params=final,
         final_params_original_units=model.to_original_units(dataset, final),
         diverged=run.diverged_step is not None,
-        diverged_step=run.diverged_step,
+        diverged_step=diverged_step,
         target_loss=t.target_loss,
         epochs_to_target=m.epochs_to_target,
         updates_to_target=m.updates_to_target,
@@ -217,4 +256,8 @@ def summarize(run: Run, model: Any, dataset: Any) -> RunSummary:
         gradient_noise=m.gradient_noise,
         b_simple=m.b_simple,
         held_out=held_out(h, model, dataset),
+        accumulate=run.facts.accumulate,
+        batch_schedule=run.plan.changes() if run.plan.scheduled else None,
+        forked_from=parent if origin is not None else None,
+        forked_at_epoch=origin.epoch if origin is not None else None,
     )

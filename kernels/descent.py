@@ -15,14 +15,23 @@ One update of one run:
    relabelled (``S_PERM_EPOCH = epoch``) at later epochs, as the CUDA twin does.
 2. The batch is ``perm[pos : min(pos + B, n)]``; its loss and gradient are taken at the
    current parameters through the model dispatch (:mod:`.models`).
-3. ``lr = lr_at(epoch)``; ``step += 1``; the optimizer steps.
-4. ``pos`` moves past the batch; the epoch ends when ``pos >= n``, or with ``drop_last``
+3. ``pos`` moves past the batch; the epoch ends when ``pos >= n``, or with ``drop_last``
    when the next batch would be short.
-5. The batch loss joins the running window; a history point is recorded every ``stride``
-   updates, at each epoch end, and when the run diverges (non-finite or blown-up loss,
-   non-finite parameters), which also stops it.
+4. With ``accumulate = k > 1`` steps 1-3 repeat for up to ``k`` micro-batches of ``B`` rows,
+   as PyTorch's usual loop (``(loss / k).backward()`` per micro-batch, ``step()`` and
+   ``zero_grad()`` every ``k`` of them or at the epoch's last one): the update's gradient is
+   the sum of each micro-batch's mean gradient divided by ``k``, summed in float64. The last
+   group of an epoch may hold fewer than ``k`` micro-batches; it still steps, each of its
+   gradients still divided by ``k``. An update never spans two epochs, nor two calls.
+5. ``lr = lr_at(epoch)`` of the epoch the update started in; ``step += 1``; the optimizer
+   steps.
+6. The update's loss (the mean of its micro-batches' mean losses) joins the running window;
+   a history point is recorded every ``stride`` updates, at each epoch end, and when the run
+   diverges (non-finite or blown-up loss, non-finite parameters), which also stops it.
 
-Runs are spread over threads (``prange`` over runs) when the engine asks for it. A full batch
+Runs of one sample order (same batch size and position; one seed, or data order; any full
+batch) go to :mod:`.shared` instead, which visits each row once for all of them, with the
+same results. Runs are spread over threads (``prange`` over runs) when the engine asks for it. A full batch
 of at least ``FULL_PARALLEL_MIN_ROWS`` rows instead spreads each update's pass over ``X``
 across the threads (Numba does not nest parallel loops), one such run at a time. Each run
 reads a monotonic clock around its own chunk (:mod:`.clock`): its seconds are its own, not
@@ -39,10 +48,13 @@ import numba
 import numpy as np
 from numba import njit
 
+from gdviz.runfacts import updates_per_epoch
+
 from .clock import now_ns
 from .layout import (
     A_LOSS_SUM,
     F_BLOWUP,
+    I_ACCUMULATE,
     I_BATCH,
     I_DROP_LAST,
     I_OPTIMIZER,
@@ -61,6 +73,7 @@ from .layout import (
 )
 from .losses import FULL_PARALLEL_MIN_ROWS, _batch_loss_grad, _describe, _full_pass
 from .optim import _opt_step, lr_at, sgd_step
+from .shared import SHARED_MIN_RUNS, _shared_parallel, _shared_serial, shared_blocks
 from .shuffle import _permutation
 
 
@@ -79,6 +92,7 @@ def _advance_one(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, n_upda
     p = params.shape[0]
     code = hpi[I_OPTIMIZER]
     B = hpi[I_BATCH]
+    k = hpi[I_ACCUMULATE]
     shuffle = hpi[I_SHUFFLE] != 0
     drop_last = hpi[I_DROP_LAST] != 0
     seed = hpi[I_SEED]
@@ -90,39 +104,68 @@ def _advance_one(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, n_upda
         n_updates = min(n_updates, 1)
 
     g_batch = np.empty(p, np.float64)
+    g_sum = np.empty(p if k > 1 else 0, np.float64)  # the group's summed gradient (accumulation only)
     grad = np.empty(p, params.dtype)
     m = _describe(hpi)  # the model, read once (a tuple of ints, kept in registers)
+    kf = np.float64(k)
 
     n_done = 0
     n_points = 0
     while n_done < n_updates and n_points < cap:
-        pos = istate[S_POS]
-        epoch = istate[S_EPOCH]
-        end = min(pos + B, n)
-        if given:
-            loss = pre_loss
-            for j in range(p):
-                g_batch[j] = pre_grad[j]
-            istate[S_PERM_EPOCH] = epoch
-        else:
-            if pos == 0 and istate[S_PERM_EPOCH] != epoch:
-                if B >= n:
-                    if istate[S_PERM_EPOCH] < 0:  # a full batch: data order, written once
+        epoch = istate[S_EPOCH]  # the learning rate follows the epoch the update starts in
+        loss = 0.0
+        n_micro = 0
+        ended_epoch = False
+        while True:  # the micro-batches of one update: one, or up to k when accumulating
+            pos = istate[S_POS]
+            end = min(pos + B, n)
+            if given:
+                loss_b = pre_loss
+                for j in range(p):
+                    g_batch[j] = pre_grad[j]
+                istate[S_PERM_EPOCH] = epoch
+            else:
+                if pos == 0 and istate[S_PERM_EPOCH] != epoch:
+                    if B >= n:
+                        if istate[S_PERM_EPOCH] < 0:  # a full batch: data order, written once
+                            for i in range(n):
+                                perm[i] = i
+                    elif shuffle:
+                        _permutation(seed, epoch, n, perm)
+                    else:
                         for i in range(n):
                             perm[i] = i
-                elif shuffle:
-                    _permutation(seed, epoch, n, perm)
+                    istate[S_PERM_EPOCH] = epoch
+                loss_b = _batch_loss_grad(X, y, params, m, perm, pos, end, g_batch)
+            if k > 1:  # as loss / k, then backward(): each micro-batch adds its mean gradient / k
+                if n_micro == 0:
+                    for j in range(p):
+                        g_sum[j] = g_batch[j] / kf
                 else:
-                    for i in range(n):
-                        perm[i] = i
-                istate[S_PERM_EPOCH] = epoch
-            loss = _batch_loss_grad(X, y, params, m, perm, pos, end, g_batch)
+                    for j in range(p):
+                        g_sum[j] += g_batch[j] / kf
+            loss = loss_b if n_micro == 0 else loss + loss_b
+            n_micro += 1
+            pos = end
+            ended_epoch = pos >= n or (drop_last and pos + B > n)
+            if ended_epoch:
+                pos = 0
+                istate[S_EPOCH] = epoch + 1
+            istate[S_POS] = pos
+            if ended_epoch or n_micro >= k or given:  # a short last group still steps (as torch's loop)
+                break
+        if n_micro > 1:
+            loss /= n_micro  # the update's loss: the mean of its micro-batches' losses
 
         lr = lr_at(hpf, hpi, epoch)
         step = istate[S_STEP] + 1
         istate[S_STEP] = step
-        for j in range(p):
-            grad[j] = g_batch[j]
+        if k > 1:
+            for j in range(p):
+                grad[j] = g_sum[j]
+        else:
+            for j in range(p):
+                grad[j] = g_batch[j]
         if code == OPT_SGD:
             # Called directly: through the five-way dispatch, LLVM keeps the step out of
             # line, which costs more than the whole SGD update of a small model.
@@ -130,12 +173,6 @@ def _advance_one(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, n_upda
         else:
             _opt_step(code, params, grad, opt_state, hpf, hpi, lr, step)
 
-        pos = end
-        ended_epoch = pos >= n or (drop_last and pos + B > n)
-        if ended_epoch:
-            pos = 0
-            istate[S_EPOCH] = epoch + 1
-        istate[S_POS] = pos
         fstate[A_LOSS_SUM] += loss
         istate[S_WINDOW] += 1
         n_done += 1
@@ -308,8 +345,8 @@ def advance_batch(
     if cap is None:
         cap = 1
         for r in range(R):
-            B, drop = int(state.hpi[r, I_BATCH]), bool(state.hpi[r, I_DROP_LAST])
-            upe = n // B if drop else -(-n // B)
+            upe = updates_per_epoch(n, int(state.hpi[r, I_BATCH]), bool(state.hpi[r, I_DROP_LAST]),
+                                    int(state.hpi[r, I_ACCUMULATE]))
             cap = max(cap, history_capacity(int(todo[r]), int(state.hpi[r, I_STRIDE]), upe))
     if cap < 1:
         raise ValueError(f"cap must be >= 1, got {cap}")
@@ -318,10 +355,19 @@ def advance_batch(
     rec_loss = np.empty((R, cap), np.float64)
     out = np.zeros((R, 3), np.int64)
     large = (state.hpi[:, I_BATCH] >= n) & (n >= FULL_PARALLEL_MIN_ROWS)
-    small_todo = np.where(large, 0, todo)
+    shared = np.zeros(R, np.bool_)
+    lanes, starts = shared_blocks(state, todo, n, numba.get_num_threads() if parallel else 1) \
+        if R >= SHARED_MIN_RUNS else (np.empty(0, np.int64), None)
+    shared[lanes] = True
+    large &= ~shared
+    small_todo = np.where(large | shared, 0, todo)
     if np.any(small_todo > 0):
         kernel = _batch_parallel if parallel and R > 1 else _batch_serial
         kernel(X, y, state, small_todo, rec_step, rec_params, rec_loss, out)
+    if lanes.size:  # runs of one sample order: each row visited once for all (.shared); after
+        # the kernel above, which writes zeros into `out` for the runs it leaves alone
+        kernel = _shared_parallel if parallel and starts.size > 2 else _shared_serial
+        kernel(X, y, state, lanes, starts, todo, rec_step, rec_params, rec_loss, out)
     if np.any(large & (todo > 0)):
         import time
 

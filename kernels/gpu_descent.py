@@ -60,6 +60,7 @@ from .gpu_losses import block_mean, reduce_partials
 from .layout import (
     A_LOSS_SUM,
     F_BLOWUP,
+    I_ACCUMULATE,
     I_BATCH,
     I_DROP_LAST,
     I_OPTIMIZER,
@@ -104,16 +105,64 @@ def _launching():
 
 
 @cuda.jit(device=True)
-def _finish(r, sh, p, n, hpf, hpi, params, opt_state, istate, fstate, gq, n_points, rec_step, rec_params,
-            rec_loss):
-    """Thread 0's part of run ``r``'s update once the batch means are in shared memory.
+def _next_batch(r, n, hpi, istate):
+    """Thread 0 moves run ``r`` past its (micro-)batch: step 3 of :mod:`.descent`. True when
+    that ended the epoch (``pos >= n``, or with ``drop_last`` a short batch comes next)."""
+    B = hpi[r, I_BATCH]
+    pos = min(istate[r, S_POS] + B, n)
+    ended = pos >= n or (hpi[r, I_DROP_LAST] != 0 and pos + B > n)
+    if ended:
+        pos = 0
+        istate[r, S_EPOCH] += 1
+    istate[r, S_POS] = pos
+    return ended
 
-    ``sh[p : 2p]`` holds the batch's mean gradient and ``sh[2p]`` its mean loss (float64).
-    Steps 3-5 of :mod:`.descent`: learning rate, step count, optimizer step, position and
-    epoch, the loss window and the history point. Returns ``(n_points, diverged)``.
+
+@cuda.jit(device=True)
+def _add_micro(r, sh, p, hpi, gacc, m):
+    """Thread 0 adds the micro-batch means in ``sh[p : 2p + 1]`` to run ``r``'s group sums in
+    ``gacc[r]`` (the ``m``-th of its group, from 0): each gradient divided by ``accumulate``,
+    as the CPU's ``g_sum``, and the loss as it is."""
+    if hpi[r, I_ACCUMULATE] == 1:
+        return  # the micro-batch is the update: its means stay in sh
+    k = float(hpi[r, I_ACCUMULATE])
+    if m == 0:
+        for j in range(p):
+            gacc[r, j] = sh[p + j] / k
+        gacc[r, p] = sh[2 * p]
+    else:
+        for j in range(p):
+            gacc[r, j] += sh[p + j] / k
+        gacc[r, p] += sh[2 * p]
+
+
+@cuda.jit(device=True)
+def _group_done(r, sh, p, hpi, gacc, m, ended):
+    """Whether run ``r``'s group ends after its ``m``-th micro-batch (counting from 1): it holds
+    ``accumulate`` of them, or the epoch ended. Then its gradient and loss (the mean of its
+    micro-batches' losses) are put back in ``sh[p : 2p + 1]`` for :func:`_finish`. Without
+    accumulation ``sh`` is left as it is, the micro-batch's means being the update's."""
+    k = hpi[r, I_ACCUMULATE]
+    if not ended and m < k:
+        return False
+    if k > 1:
+        for j in range(p):
+            sh[p + j] = gacc[r, j]
+        sh[2 * p] = gacc[r, p] / m if m > 1 else gacc[r, p]
+    return True
+
+
+@cuda.jit(device=True)
+def _finish(r, sh, p, hpf, hpi, params, opt_state, istate, fstate, gq, n_points, rec_step, rec_params,
+            rec_loss, epoch, ended):
+    """Thread 0's part of run ``r``'s update once its means are in shared memory.
+
+    ``sh[p : 2p]`` holds the update's gradient and ``sh[2p]`` its loss (float64); ``epoch``
+    is the one the update started in, ``ended`` whether its last batch ended an epoch.
+    Steps 5-6 of :mod:`.descent`: learning rate, step count, optimizer step, the loss window
+    and the history point. Returns ``(n_points, diverged)``.
     """
     loss = sh[2 * p]
-    epoch = istate[r, S_EPOCH]
     lr = lr_at(hpf[r], hpi[r], epoch)
     step = istate[r, S_STEP] + 1
     istate[r, S_STEP] = step
@@ -121,13 +170,6 @@ def _finish(r, sh, p, n, hpf, hpi, params, opt_state, istate, fstate, gq, n_poin
         gq[r, j] = sh[p + j]  # the gradient in the parameters' dtype, as the CPU's `grad`
     opt_step(hpi[r, I_OPTIMIZER], params[r], gq[r], opt_state[r], hpf[r], hpi[r], lr, step)
 
-    B = hpi[r, I_BATCH]
-    pos = min(istate[r, S_POS] + B, n)
-    ended = pos >= n or (hpi[r, I_DROP_LAST] != 0 and pos + B > n)
-    if ended:
-        pos = 0
-        istate[r, S_EPOCH] = epoch + 1
-    istate[r, S_POS] = pos
     fstate[r, A_LOSS_SUM] += loss
     istate[r, S_WINDOW] += 1
 
@@ -151,12 +193,13 @@ def _finish(r, sh, p, n, hpf, hpi, params, opt_state, istate, fstate, gq, n_poin
 
 
 @cuda.jit
-def _runs_kernel(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, gq, n_updates, rec_step, rec_params,
+def _runs_kernel(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, gq, gacc, n_updates, rec_step, rec_params,
                  rec_loss, out, scratch, in_global):
     """Block ``r`` advances run ``r`` by up to ``n_updates[r]`` updates (many-runs shape).
 
     Thread 0 keeps the run's counters, makes the epoch's order and steps the optimizer; all
-    threads share each batch's sums (:func:`.gpu_losses.block_mean`).
+    threads share each batch's sums (:func:`.gpu_losses.block_mean`). With ``accumulate > 1``
+    an update's micro-batches are summed in ``gacc[r]`` (float64[p + 1]) by thread 0.
     ``out[r] = (n_done, n_points)``. With ``in_global`` non-zero the block's float64 layout
     (:mod:`.gpu_losses`) is ``scratch[r]`` in global memory, else dynamic shared memory.
     """
@@ -177,6 +220,8 @@ def _runs_kernel(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, gq, n_
         return
     n_done = 0
     n_points = 0
+    n_micro = 0  # thread 0: micro-batches of the current update so far
+    epoch = 0  # thread 0: the epoch the current update started in
     stopped = False
     while True:
         if tid == 0:
@@ -184,7 +229,8 @@ def _runs_kernel(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, gq, n_
             ctl[0] = 1 if go else 0
             if go:
                 pos = istate[r, S_POS]
-                epoch = istate[r, S_EPOCH]
+                if n_micro == 0:
+                    epoch = istate[r, S_EPOCH]
                 B = hpi[r, I_BATCH]
                 if pos == 0 and istate[r, S_PERM_EPOCH] != epoch:
                     if B >= n:
@@ -210,23 +256,31 @@ def _runs_kernel(X, y, hpf, hpi, params, opt_state, perm, istate, fstate, gq, n_
             break
         block_mean(X, y, perm[r], True, start, end, hpi[r], sh, tid, T)
         if tid == 0:
-            n_points, stopped = _finish(r, sh, p, n, hpf, hpi, params, opt_state, istate, fstate, gq, n_points,
-                                        rec_step, rec_params, rec_loss)
-            n_done += 1
+            _add_micro(r, sh, p, hpi, gacc, n_micro)
+            n_micro += 1
+            ended = _next_batch(r, n, hpi, istate)
+            if _group_done(r, sh, p, hpi, gacc, n_micro, ended):
+                n_points, stopped = _finish(r, sh, p, hpf, hpi, params, opt_state, istate, fstate, gq, n_points,
+                                            rec_step, rec_params, rec_loss, epoch, ended)
+                n_done += 1
+                n_micro = 0
     if tid == 0:
         out[r, 0] = n_done
         out[r, 1] = n_points
 
 
 @cuda.jit
-def _grid_step(hpf, hpi, params, opt_state, istate, fstate, gq, partials, n, ctl, rec_step, rec_params, rec_loss,
-               scratch, in_global):
-    """Second pass of one large-batch update of run 0 (one block): add the block sums, step.
+def _grid_step(hpf, hpi, params, opt_state, istate, fstate, gq, gacc, partials, n, ctl, rec_step, rec_params,
+               rec_loss, scratch, in_global):
+    """Second pass of one large-batch (micro-)batch of run 0 (one block): add the block sums,
+    and step when the update's last micro-batch is in.
 
-    ``ctl`` (int64[3], device) is ``(stop, n_done, n_points)``; a stopped run (diverged, or
-    its history buffer full) makes every later queued launch a no-op. A full batch has no
-    sample order: its ``S_PERM_EPOCH`` only follows the epochs, as on the CPU. The means go
-    to ``scratch[0]`` when ``in_global`` is non-zero, else to shared memory.
+    ``ctl`` (int64[5], device) is ``(stop, n_done, n_points, n_micro, epoch)``: a stopped
+    run (diverged, or its history buffer full) makes every later queued launch a no-op;
+    ``n_micro`` counts the micro-batches of the current update summed in ``gacc`` so far
+    and ``epoch`` is the one it started in. A full batch has no sample order: its
+    ``S_PERM_EPOCH`` only follows the epochs, as on the CPU. The means go to ``scratch[0]``
+    when ``in_global`` is non-zero, else to shared memory.
     """
     tid = cuda.threadIdx.x
     T = cuda.blockDim.x
@@ -247,12 +301,22 @@ def _grid_step(hpf, hpi, params, opt_state, istate, fstate, gq, partials, n, ctl
     if tid == 0:
         if hpi[0, I_BATCH] >= n:
             istate[0, S_PERM_EPOCH] = istate[0, S_EPOCH]
-        n_points, diverged = _finish(0, sh, p, n, hpf, hpi, params, opt_state, istate, fstate, gq, ctl[2],
-                                     rec_step, rec_params, rec_loss)
-        ctl[1] += 1
-        ctl[2] = n_points
-        if diverged:
-            ctl[0] = 1
+        m = ctl[3]
+        if m == 0:
+            ctl[4] = istate[0, S_EPOCH]
+        _add_micro(0, sh, p, hpi, gacc, m)
+        m += 1
+        ended = _next_batch(0, n, hpi, istate)
+        if _group_done(0, sh, p, hpi, gacc, m, ended):
+            n_points, diverged = _finish(0, sh, p, hpf, hpi, params, opt_state, istate, fstate, gq, ctl[2],
+                                         rec_step, rec_params, rec_loss, ctl[4], ended)
+            ctl[1] += 1
+            ctl[2] = n_points
+            ctl[3] = 0
+            if diverged:
+                ctl[0] = 1
+        else:
+            ctl[3] = m
 
 
 # --- the host side, from the modules that hold it ---------------------------------------------

@@ -24,6 +24,7 @@ from .descent import Chunk, history_capacity
 from .gpu_descent import simulator
 from .gpu_runs import GpuRun, GpuRuns, _device, _todo, check_runs
 from .layout import (
+    I_ACCUMULATE,
     I_BATCH,
     I_DROP_LAST,
     I_STRIDE,
@@ -146,7 +147,8 @@ def default_cap(state: RunBatch, n_updates) -> int:
     todo = np.broadcast_to(np.asarray(n_updates, dtype=np.int64), (state.R,))
     cap = 1
     for r in range(state.R):
-        upe = updates_per_epoch(state.n, int(state.hpi[r, I_BATCH]), int(state.hpi[r, I_DROP_LAST]))
+        upe = updates_per_epoch(state.n, int(state.hpi[r, I_BATCH]), int(state.hpi[r, I_DROP_LAST]),
+                                int(state.hpi[r, I_ACCUMULATE]))
         cap = max(cap, history_capacity(int(todo[r]), int(state.hpi[r, I_STRIDE]), upe))
     return cap
 

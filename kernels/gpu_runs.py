@@ -22,6 +22,7 @@ from .gpu_losses import block_plan, grid_blocks, grid_partials, launch_shared_by
 from .layout import (
     FSTATE_SIZE,
     HPI_SIZE,
+    I_ACCUMULATE,
     I_BATCH,
     I_DROP_LAST,
     I_MODEL,
@@ -111,6 +112,8 @@ class _DeviceState:
         self.params, self.opt_state = cuda.to_device(state.params), cuda.to_device(state.opt_state)
         self.istate, self.fstate = cuda.to_device(state.istate), cuda.to_device(state.fstate)
         self.gq = cuda.device_array((self.R, self.p), self.dtype)
+        #: Each run's sums over the micro-batches of an update (gradient / accumulate, then loss).
+        self.gacc = cuda.device_array((self.R, self.p + 1), np.float64)
         self._rec: dict[int, tuple] = {}
         self._scratch = None
         #: Kernel launches made so far, by kernel name; ``launches`` is their total.
@@ -211,7 +214,7 @@ class GpuRuns(_DeviceState):
             t0 = time.perf_counter()
             _runs_kernel[self.R, T, 0, launch_shared_bytes(self.p, T, self.work, in_global)](
                 self.X, self.y, self.hpf, self.hpi, self.params, self.opt_state, self.perm, self.istate,
-                self.fstate, self.gq, d_todo, *rec, self.out, scratch, int(in_global),
+                self.fstate, self.gq, self.gacc, d_todo, *rec, self.out, scratch, int(in_global),
             )  # fmt: skip
             self.launches_by_kernel["_runs_kernel"] += 1
             out = self.out.copy_to_host()  # synchronises
@@ -237,7 +240,8 @@ class GpuRun(_DeviceState):
 
     Takes a :class:`~.layout.RunBatch` of one run. The permutation is made on the host by
     :func:`.shuffle.permutation` and uploaded at each epoch start; a full batch (``B = n``)
-    sums the rows in data order and needs none on the device. Each update is two launches
+    sums the rows in data order and needs none on the device. Each batch (each micro-batch of
+    an update, with ``accumulate``) is two launches
     (``grid_partials`` and ``_grid_step``); those of an epoch, or of a whole chunk for a full
     batch, are queued at once.
 
@@ -258,7 +262,7 @@ class GpuRun(_DeviceState):
         self.perm_host = np.array(state.perm[0])
         self.perm = cuda.to_device(self.perm_host) if self.use_perm else cuda.to_device(np.zeros(1, np.int64))
         self.perm_epoch = int(state.istate[0, S_PERM_EPOCH])  # the epoch perm_host holds (-1: none yet)
-        self.ctl = cuda.device_array(3, np.int64)
+        self.ctl = cuda.device_array(5, np.int64)  # _grid_step's (stop, n_done, n_points, n_micro, epoch)
         self.T, self.in_global = block_plan(self.p, config.GRID_THREADS, self.work)
         self.G = grid_blocks(self.B, self.T)
         self.scratch = self._global_scratch(self.G, self.T, self.in_global)
@@ -284,7 +288,8 @@ class GpuRun(_DeviceState):
         rec = self._records(cap)
         h = self.hpi_host[0]
         n, B, p = self.n, self.B, self.p
-        self.ctl.copy_to_device(np.zeros(3, np.int64))
+        acc = int(h[I_ACCUMULATE])
+        self.ctl.copy_to_device(np.zeros(5, np.int64))
         sh = launch_shared_bytes(p, self.T, self.work, self.in_global)
         scratch, in_global = self.scratch, int(self.in_global)
         hpi_row = self.hpi.reshape(HPI_SIZE)
@@ -305,9 +310,11 @@ class GpuRun(_DeviceState):
                         state[S_PERM_EPOCH] = epoch
                         self.istate.copy_to_device(state[None, :])
                     left = (n - pos) // B if h[I_DROP_LAST] else -(-(n - pos) // B)
-                    k = min(todo - planned, max(left, 1))
+                    left = max(left, 1)  # batches left in the epoch, each a micro-batch of an update
+                    updates = min(todo - planned, -(-left // acc))
+                    k = min(left, updates * acc)
                 else:  # a full batch: _grid_step follows the epochs, no host round trip
-                    k = todo - planned
+                    updates = k = todo - planned  # each batch an epoch, each epoch an update
                 for _ in range(k):
                     grid_partials[self.G, self.T, 0, sh](
                         self.X, self.y, self.perm, int(self.use_perm), params_row, hpi_row, self.pos_view, B,
@@ -315,11 +322,11 @@ class GpuRun(_DeviceState):
                     )  # fmt: skip
                     _grid_step[1, self.T, 0, sh](
                         self.hpf, self.hpi, self.params, self.opt_state, self.istate, self.fstate, self.gq,
-                        self.partials, n, self.ctl, *rec, scratch, in_global,
+                        self.gacc, self.partials, n, self.ctl, *rec, scratch, in_global,
                     )  # fmt: skip
                 self.launches_by_kernel["grid_partials"] += k
                 self.launches_by_kernel["_grid_step"] += k
-                planned += k
+                planned += updates
             ctl = self.ctl.copy_to_host()  # synchronises
         wall = time.perf_counter() - t0
         n_done = np.array([ctl[1]], np.int64)

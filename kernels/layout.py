@@ -108,7 +108,8 @@ I_HIDDEN1 = 13  # mlp: width of the first hidden layer (>= 1)
 I_HIDDEN2 = 14  # mlp: width of the second hidden layer (0: one hidden layer)
 I_ACTIVATION = 15  # mlp: ACT_* code of the hidden layers
 I_LOSS = 16  # mlp: LOSS_* code (mse or bce on the output logit)
-HPI_SIZE = 17
+I_ACCUMULATE = 17  # micro-batches (of I_BATCH rows) whose gradients one optimizer step sums (>= 1)
+HPI_SIZE = 18
 
 # --- istate: counters ----------------------------------------------------------------------
 S_STEP = 0  # updates done so far (torch's optimizer step count)
@@ -166,8 +167,8 @@ def new_state(R: int, n: int, p: int, dtype: Any = np.float64) -> RunBatch:
 
     Parameters and optimizer buffers are zero, counters say "nothing done yet"
     (``S_DIVERGED = S_PERM_EPOCH = -1``), ``perm`` is ``0 .. n-1``. Hyperparameters are
-    zero but for ``F_BLOWUP = inf`` (never diverge by size), ``I_BATCH = n`` (full batch)
-    and ``I_STRIDE = 1``; set them with :func:`set_run`.
+    zero but for ``F_BLOWUP = inf`` (never diverge by size), ``I_BATCH = n`` (full batch),
+    ``I_STRIDE = 1`` and ``I_ACCUMULATE = 1``; set them with :func:`set_run`.
     """
     if R < 0 or n < 1 or p < 1:
         raise ValueError(f"need R >= 0, n >= 1 and p >= 1, got R={R}, n={n}, p={p}")
@@ -179,6 +180,7 @@ def new_state(R: int, n: int, p: int, dtype: Any = np.float64) -> RunBatch:
     hpi = np.zeros((R, HPI_SIZE), np.int64)
     hpi[:, I_BATCH] = n
     hpi[:, I_STRIDE] = 1
+    hpi[:, I_ACCUMULATE] = 1
     istate = np.zeros((R, ISTATE_SIZE), np.int64)
     istate[:, S_DIVERGED] = -1
     istate[:, S_PERM_EPOCH] = -1
@@ -250,6 +252,8 @@ def check_state(state: RunBatch, n: int, d: int, dtype: Any) -> tuple[int, int]:
             raise ValueError(f"run {r}: hpi[I_BATCH] must be in 1..n={n}, got {B}")
         if hpi[r, I_STRIDE] < 1:
             raise ValueError(f"run {r}: hpi[I_STRIDE] must be >= 1, got {hpi[r, I_STRIDE]}")
+        if hpi[r, I_ACCUMULATE] < 1:
+            raise ValueError(f"run {r}: hpi[I_ACCUMULATE] must be >= 1 (1: no accumulation), got {hpi[r, I_ACCUMULATE]}")
         if not 0 <= ist[r, S_POS] < n or ist[r, S_STEP] < 0 or ist[r, S_EPOCH] < 0:
             raise ValueError(f"run {r}: istate is inconsistent: {ist[r].tolist()} (a fresh run is [0, 0, 0, 0, -1, -1])")
         if ist[r, S_POS] != 0 and ist[r, S_PERM_EPOCH] != ist[r, S_EPOCH]:
@@ -293,6 +297,7 @@ INT_KEYS = {
     "hidden2": I_HIDDEN2,
     "activation": I_ACTIVATION,
     "loss": I_LOSS,
+    "accumulate": I_ACCUMULATE,
 }
 NAMED = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "activation": ACTIVATIONS, "loss": LOSSES}
 

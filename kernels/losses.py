@@ -135,54 +135,22 @@ def _loss_grad_rows(X, y, theta, m, perm, start, end, use_perm, g):
     return total * inv_B
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _dot_lanes(X, i, th, d):
-    """``X[i] . th[:d]`` (float64) summed in 8 lanes, ``j`` going to lane ``j % 8``, the lanes
-    then added pairwise: a fixed order that the compiler turns into SIMD instructions."""
-    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = 0.0
-    d8 = d - d % 8
-    for j in range(0, d8, 8):
-        a0 += np.float64(X[i, j]) * th[j]
-        a1 += np.float64(X[i, j + 1]) * th[j + 1]
-        a2 += np.float64(X[i, j + 2]) * th[j + 2]
-        a3 += np.float64(X[i, j + 3]) * th[j + 3]
-        a4 += np.float64(X[i, j + 4]) * th[j + 4]
-        a5 += np.float64(X[i, j + 5]) * th[j + 5]
-        a6 += np.float64(X[i, j + 6]) * th[j + 6]
-        a7 += np.float64(X[i, j + 7]) * th[j + 7]
-    r = d - d8
-    if r > 0:
-        a0 += np.float64(X[i, d8]) * th[d8]
-    if r > 1:
-        a1 += np.float64(X[i, d8 + 1]) * th[d8 + 1]
-    if r > 2:
-        a2 += np.float64(X[i, d8 + 2]) * th[d8 + 2]
-    if r > 3:
-        a3 += np.float64(X[i, d8 + 3]) * th[d8 + 3]
-    if r > 4:
-        a4 += np.float64(X[i, d8 + 4]) * th[d8 + 4]
-    if r > 5:
-        a5 += np.float64(X[i, d8 + 5]) * th[d8 + 5]
-    if r > 6:
-        a6 += np.float64(X[i, d8 + 6]) * th[d8 + 6]
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-
-
 @njit(cache=True, nogil=True)
 def _rows_sum(X, y, theta, hpi, lo, hi, g):
     """Summed loss (returned) and summed gradient (into float64 ``g``) over rows ``lo:hi``.
 
     One chunk of the parallel full-batch pass. Models other than the linear family go
-    row by row through the model dispatch. The linear family has a SIMD path: rows in data order, each row's ``z`` by
-    :func:`_dot_lanes` (SIMD order: this path is for large full batches only, whose sums
-    are chunked anyway), the per-row loss and ``dz`` as in :func:`_row_loss_dz`, and
-    ``acc[j] += dz * x_j`` for every feature, each sum in row order.
+    row by row through the model dispatch. The linear family goes by tiles of
+    ``FULL_TILE_ROWS`` rows with the same arithmetic as every other loop (each ``z`` in
+    feature order then ``+ b``, as :func:`.models.linear_z`; the loss and ``dz`` by
+    :func:`.stepmath.loss_dz`; ``acc[j] += dz * x_j``, each sum in row order), in two
+    sweeps over the tile while it is in L1: the tile's ``z`` with rows as SIMD lanes (the
+    loop over rows innermost: one row's terms still add in feature order), then the loss and
+    the gradient terms with features as lanes. One read of ``X`` from memory.
 
-    The rows are taken in tiles of ``FULL_TILE_ROWS``, each a view indexed from 0: the
-    compiler then sees row indices that cannot be negative, drops Numba's wraparound test,
-    and runs the loop over features in SIMD registers (no value changes: the features'
-    sums are independent). A fresh local ``acc`` (not ``g``, a view of shared memory)
-    keeps the accumulators out of the way of other threads' slots.
+    Each tile is a view indexed from 0: the compiler then sees row indices that cannot be
+    negative and drops Numba's wraparound test. A fresh local ``acc`` (not ``g``, a view of
+    shared memory) keeps the accumulators out of the way of other threads' slots.
     """
     m = _describe(hpi)
     if not _is_linear(m):
@@ -202,6 +170,7 @@ def _rows_sum(X, y, theta, hpi, lo, hi, g):
         th[j] = np.float64(theta[j])
     b = np.float64(theta[d]) if fit_intercept else 0.0
     acc = np.zeros(d, np.float64)
+    zt = np.empty(FULL_TILE_ROWS, np.float64)
     total = 0.0
     acc_b = 0.0
     for t0 in range(lo, hi, FULL_TILE_ROWS):
@@ -209,7 +178,13 @@ def _rows_sum(X, y, theta, hpi, lo, hi, g):
         Xt = X[t0 : t0 + m]
         yt = y[t0 : t0 + m]
         for k in range(m):
-            z = _dot_lanes(Xt, k, th, d)
+            zt[k] = 0.0
+        for j in range(d):
+            tj = th[j]
+            for k in range(m):  # rows as lanes
+                zt[k] += np.float64(Xt[k, j]) * tj
+        for k in range(m):
+            z = zt[k]
             if fit_intercept:
                 z += b
             loss, dz = _loss_dz(z, np.float64(yt[k]), model)

@@ -34,7 +34,8 @@ fi
 
 if [ "${GDVIZ_GPU_CHECK_SMALL:-0}" != 1 ]; then
   env "${tests_env[@]}" timeout 240 "$PY" -m pytest -q -p no:cacheprovider \
-    tests/test_gpu_descent.py tests/test_gpu_launches.py tests/test_stepmath.py tests/test_target.py \
+    tests/test_gpu_descent.py tests/test_gpu_accumulate.py tests/test_gpu_launches.py tests/test_stepmath.py \
+    tests/test_target.py \
     > "$OUT/pytest.txt" 2>&1
   echo "pytest exit code: $?" >> "$OUT/pytest.txt"
 fi

@@ -82,7 +82,7 @@ OPTS_ONE_EACH = [OPT_BY_NAME[k] for k in
 def hyper(opt: Opt, lr: float, *, model: str = "linear", B: int = 1, shuffle: int = 1, drop_last: int = 0,
           seed: int = 0, fit_intercept: int = 1, stride: int = 1,
           schedule: int = L.SCHED_CONSTANT, gamma: float = 0.5, step_size: int = 1, eta_min: float = 0.0,
-          t_max: float = 10.0, blowup: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+          t_max: float = 10.0, blowup: float = np.inf, accumulate: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """``(hpf, hpi)`` for a run."""
     hpf = np.zeros(L.HPF_SIZE)
     hpi = np.zeros(L.HPI_SIZE, dtype=np.int64)
@@ -97,6 +97,7 @@ def hyper(opt: Opt, lr: float, *, model: str = "linear", B: int = 1, shuffle: in
     hpi[L.I_BATCH], hpi[L.I_SHUFFLE], hpi[L.I_DROP_LAST], hpi[L.I_SEED] = B, shuffle, drop_last, seed
     hpi[L.I_STEP_SIZE], hpi[L.I_FIT_INTERCEPT] = step_size, fit_intercept
     hpi[L.I_STRIDE] = stride
+    hpi[L.I_ACCUMULATE] = accumulate
     return hpf, hpi
 
 

@@ -339,3 +339,37 @@ def descend(X, y, theta0, optimizer, model, fit_intercept, B, n_updates, order, 
             tr.diverged = step
             break
     return tr
+
+
+def descend_accumulated(X, y, theta0, optimizer, model, fit_intercept, B, k, epochs, order, drop_last=False,
+                        lr_of_epoch=None) -> Trace:
+    """Gradient accumulation as PyTorch's usual loop, literally, for whole epochs::
+
+        for i, (xb, yb) in enumerate(loader):
+            (criterion(model(xb), yb) / k).backward()
+            if (i + 1) % k == 0 or i + 1 == len(loader):
+                optimizer.step(); optimizer.zero_grad()
+
+    ``Trace.params`` and ``Trace.loss`` get one entry per optimizer step: the parameters after
+    it and the mean of its micro-batches' losses.
+    """
+    n = len(y)
+    tr = Trace()
+    theta = np.asarray(theta0, dtype=np.float64).copy()
+    for epoch in range(epochs):
+        rows = order(epoch)
+        starts = [s for s in range(0, n, B) if not drop_last or s + B <= n or B >= n]
+        loader = [rows[s : s + B] for s in starts]
+        grad, losses = None, []
+        for i, batch in enumerate(loader):
+            loss, g = loss_grad(X, y, theta, model, fit_intercept, batch)
+            grad = g / k if grad is None else grad + g / k
+            losses.append(loss)
+            if (i + 1) % k == 0 or i + 1 == len(loader):
+                lr = None if lr_of_epoch is None else lr_of_epoch(epoch)
+                theta = optimizer.step(theta, grad, lr)
+                tr.params.append(theta.copy())
+                tr.loss.append(float(np.mean(losses)))
+                grad, losses = None, []
+    tr.epoch = epochs
+    return tr

@@ -14,7 +14,8 @@ from gdviz import bench_peers as P
 from gdviz.cli import main
 
 ROW_KEYS = {"impl", "version", "n", "d", "batch", "runs", "dtype", "target", "seconds_median", "seconds_min",
-            "seconds_max", "samples_per_s", "updates_per_s", "final_mse", "gb_per_s", "floor_ratio", "skipped"}
+            "seconds_max", "samples_per_s", "updates_per_s", "final_mse", "gb_per_s", "floor_ratio", "compile_seconds",
+            "skipped"}
 TINY = ["bench", "--n", "600", "--d", "3", "--batch", "1", "7", "full", "--runs", "1", "3", "--repeats", "5", "--json"]
 
 
@@ -47,7 +48,7 @@ def test_rows_cover_every_size_and_always_include_gdviz_and_numpy(doc):
     keys = {(r["impl"], r["batch"], r["runs"]) for r in doc["rows"]}
     for B in (1, 7, 600):
         assert ("gdviz", B, 1) in keys and ("numpy", B, 1) in keys and ("gdviz-batch", B, 3) in keys
-        assert ("numpy-runs", B, 3) in keys
+        assert ("numpy-runs", B, 3) in keys and ("gdviz-sweep", B, 3) in keys
         assert not {("gdviz", B, 3), ("gdviz-batch", B, 1)} & keys
     assert {r["impl"] for r in doc["rows"] if r["batch"] != 1} >= {"gdviz", "numpy"}
     assert not [r for r in doc["rows"] if r["impl"] == "sklearn" and r["batch"] != 1]
@@ -76,11 +77,12 @@ def test_equal_work_shows_in_the_final_mse(doc):
 def test_missing_peers_are_listed_as_skipped(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name in ("torch", "sklearn") else real(name, *a))
-    cfg = bench.Config(ns=[300], d=2, batches=[1], runs=[1], dtypes=["float32"], peers=True, repeats=5)
+                        lambda name, *a: None if name in ("torch", "sklearn", "jax") else real(name, *a))
+    cfg = bench.Config(ns=[300], d=2, batches=[1], runs=[1, 2], dtypes=["float32"], peers=True, repeats=5)
     rows = bench.run_bench(cfg)["rows"]
     skipped = {r["impl"]: r["skipped"] for r in rows if r["skipped"]}
-    assert set(skipped) == {"torch-tutorial", "torch-manual", "torch-manual-gather", "sklearn"}
+    assert set(skipped) == {"torch-tutorial", "torch-manual", "torch-manual-gather", "sklearn", "jax-vmap",
+                            "torch-vmap"}
     assert all("pip install" in v for v in skipped.values())
     assert all(r["seconds_median"] is None for r in rows if r["skipped"])
 
@@ -157,6 +159,46 @@ def test_torch_manual_peers_agree(B):
         b.epoch()
     assert a.updates == b.updates == 2 * -(-50 // B)
     np.testing.assert_allclose(a.params(), b.params(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_many_runs_peers_take_the_same_full_batch_steps(dtype):
+    """A full batch has no order: jax-vmap, torch-vmap, numpy-runs and gdviz-sweep take the
+    same steps for every run (to rounding), and the vmap peers count their updates."""
+    X, y = bench.make_data(80, 3, dtype)
+    lrs = np.array([0.05, 0.1, 0.2])
+    impls = [P.NumpyRuns(X, y, 80, lrs, 0), P.GdvizSweep(X, y, 80, lrs, 0)]
+    for name in ("jax-vmap", "torch-vmap"):
+        if importlib.util.find_spec(P.PEERS[name][1]) is not None:
+            impls.append(P.peer_class(P.PEERS[name][0])(X, y, 80, lrs, 0))
+    for impl in impls:
+        for _ in range(3):
+            impl.epoch()
+        assert impl.updates == 3 * 3
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for impl in impls[1:]:
+        np.testing.assert_allclose(impl.params(), impls[0].params(), rtol=tol, atol=tol, err_msg=impl.name)
+
+
+@pytest.mark.parametrize("B", [1, 7])
+def test_vmap_peers_train_every_run_on_minibatches(B):
+    """Minibatches of one shared order (the peers' own RNG): each run's final loss is near the
+    one-run NumPy loop's at its learning rate, and the runs differ."""
+    X, y = bench.make_data(200, 3, "float32")
+    lrs = np.array([0.01, 0.03])
+    for name in ("jax-vmap", "torch-vmap"):
+        if importlib.util.find_spec(P.PEERS[name][1]) is None:
+            continue
+        impl = P.peer_class(P.PEERS[name][0])(X, y, B, lrs, 0)
+        for _ in range(3):
+            impl.epoch()
+        got = impl.params()
+        assert got.shape == (2, 4) and impl.updates == 3 * 2 * -(-200 // B) and not np.allclose(got[0], got[1])
+        for r in range(2):
+            ref = P.NumpyLoop(X, y, B, lrs[r : r + 1], 0)
+            for _ in range(3):
+                ref.epoch()
+            assert bench.mse(X, y, got[r : r + 1]) <= 1.5 * bench.mse(X, y, ref.params()) + 0.01
 
 
 def test_floor_read_touches_every_word():

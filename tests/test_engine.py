@@ -273,27 +273,6 @@ def test_advancing_together_equals_advancing_alone(engine_factory):
         np.testing.assert_array_equal(run.history.step, together.runs[i].history.step)
 
 
-def test_fork_continues_from_the_given_point_with_new_settings(engine_factory):
-    """A forked run starts at the given parameters with fresh optimizer state and new settings."""
-    engine = engine_factory(scenario_text())
-    engine.advance_run(engine.runs[2], 7)
-    here = engine.runs[2].params.copy()
-    run = engine.fork_run(2, here, 1.5, batch_size=16, learning_rate=0.01, optimizer="adam")
-    assert engine.runs[2] is run
-    assert run.batch == 16 and run.spec.train.learning_rate == 0.01 and run.spec.train.optimizer == "adam"
-    assert run.total_updates == 15  # 1.5 epochs of ceil(150 / 16) = 10 updates
-    np.testing.assert_array_equal(run.history.params[0], here)
-    assert not run.opt_state.any() and run.step == 0
-    engine.run_to_end()
-    assert run.step == 15 and not run.diverged_step
-
-
-def test_fork_to_full_batch(engine_factory):
-    engine = engine_factory(scenario_text())
-    run = engine.fork_run(1, np.zeros(4), 2.0, batch_size=10_000)
-    assert run.method == "full-batch" and run.total_updates == 2
-
-
 def test_many_runs_share_a_budget_of_recorded_points(engine_factory):
     """Twelve runs record at most POINTS_BUDGET / 12 points each (plus epoch ends), never fewer
     than MIN_POINTS; three runs keep MAX_POINTS each."""

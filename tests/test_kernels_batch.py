@@ -272,7 +272,8 @@ def test_new_state_is_a_batch_of_fresh_runs(dtype):
     assert not s.params.any() and not s.opt_state.any() and not s.fstate.any()
     assert np.isinf(s.hpf[:, L.F_BLOWUP]).all() and not np.delete(s.hpf, L.F_BLOWUP, axis=1).any()
     assert (s.hpi[:, L.I_BATCH] == 10).all() and (s.hpi[:, L.I_STRIDE] == 1).all()
-    assert not np.delete(s.hpi, [L.I_BATCH, L.I_STRIDE], axis=1).any()
+    assert (s.hpi[:, L.I_ACCUMULATE] == 1).all()  # no gradient accumulation
+    assert not np.delete(s.hpi, [L.I_BATCH, L.I_STRIDE, L.I_ACCUMULATE], axis=1).any()
 
 
 @pytest.mark.parametrize("R,n,p,dtype,match", [(-1, 5, 2, np.float64, "R >= 0"), (1, 0, 2, np.float64, "n >= 1"),

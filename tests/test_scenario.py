@@ -385,7 +385,7 @@ def test_unknown_bundled_name_lists_the_bundled_ones() -> None:
         load_scenario("housse")
     message = info.value.message
     assert message.startswith("housse:")
-    assert "cats_vs_dogs, houses" in message and "did you mean houses?" in message
+    assert "cats_vs_dogs, four_houses, houses" in message and "did you mean houses?" in message
 
 
 def test_missing_file(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gdviz.data import build_dataset
@@ -175,10 +176,47 @@ def seeds(engine: Engine, f: Figures, text: str) -> None:
     assert f"SGD ends anywhere from {lo} to {hi}" in readme
 
 
+def _loss_at_epochs(engine: Engine, name: str, epochs: range) -> np.ndarray:
+    """A run's full-dataset loss at whole epochs (every epoch end is a recorded point)."""
+    h = next(r.history for r in engine.runs if r.name == name)
+    return np.array([h.full_loss[np.flatnonzero(np.isclose(h.epoch, e, rtol=0, atol=1e-9))[0]] for e in epochs])
+
+
+def batch_schedules(engine: Engine, f: Figures, text: str) -> None:
+    decay, grow, anneal, constant = f["decay lr"], f["grow batch"], f["anneal batch"], f["constant"]
+    # Smith et al.: growing the batch by the factor the learning rate is decayed by follows the
+    # decayed run's loss epoch for epoch (the issue's guard: within 5% at equal epochs) with at
+    # least 3x fewer updates.
+    epochs = range(1, 26)
+    a, b = _loss_at_epochs(engine, "decay lr", epochs), _loss_at_epochs(engine, "grow batch", epochs)
+    gap = np.abs(b / a - 1)
+    assert gap.max() <= 0.05 and round(float(gap.max()), 3) <= 0.011
+    assert (decay.updates, grow.updates) == (25_600, 6_820) and decay.updates >= 3 * grow.updates
+    assert round(decay.final_loss, 4) == round(grow.final_loss, 4) == round(engine.loss_star, 4) == 0.2522
+    assert grow.batch_schedule == ((0, 4), (5, 16), (10, 64), (15, 256), (20, 1024)) and grow.batch_size == 1024
+    assert (grow.updates_per_epoch, decay.updates_per_epoch) == (4, 1024)  # at the end: batch 1024 against 4
+    # annealing down: the best run after 5 epochs, then as noisy as a constant batch of 4
+    at5 = {name: _loss_at_epochs(engine, name, range(5, 6))[0] for name in f}
+    assert min(at5, key=at5.get) == "anneal batch" and round(at5["anneal batch"], 3) == 0.254
+    assert round(anneal.final_loss, 3) == round(constant.final_loss, 3) == 0.384
+    assert anneal.final_loss > 1.5 * decay.final_loss
+    _quoted(text, "0.2522 (best 0.2522)", "25,600 updates", "6,820 updates", "1.1%", "0.254", "0.384")
+
+
+def four_houses(engine: Engine, f: Figures, text: str) -> None:
+    sgd, full = f["stochastic"], f["full-batch"]
+    h = engine.runs[0].history
+    # the hand calculation of the scenario's comment: house 1 first, from w = b = 0
+    assert h.step[1] == 1 and np.allclose(h.params[1], [0.4378, 0.398], rtol=0, atol=1e-12)
+    assert (round(sgd.epochs_to_target, 1), sgd.updates_to_target) == (25.2, 101)
+    assert full.epochs_to_target is None and full.epochs == 50 and round(full.final_loss, 3) == 0.022
+    _quoted(text, "(0.4378, 0.398)", "25.2 epochs (101 updates)", "50 epochs at 0.022", "made-up")
+
+
 STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {
     f.__name__: f
     for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor, mlp_random, mlp_moons,
-              sweep_synthetic, sweep_cats, overfitting, seeds)
+              sweep_synthetic, sweep_cats, overfitting, batch_schedules, four_houses, seeds)
 }
 
 

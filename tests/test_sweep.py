@@ -361,3 +361,10 @@ def test_a_subset_of_cells_gives_the_same_cells_as_the_whole_sweep(small):
     for r in part.cells:
         w = by_index[r.cell.index]
         assert (r.status, r.steps_to_target, r.steps, r.final_loss) == (w.status, w.steps_to_target, w.steps, w.final_loss)
+
+
+def test_a_sweep_refuses_train_settings_that_change_what_a_cell_is(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SMALL.replace("target_loss = 0.3\n", "target_loss = 0.3\naccumulate = 2\n"), encoding="utf-8")
+    r = gdviz("sweep", str(path), "--json")
+    assert r.code == 2 and r.out == "" and "train.accumulate: not with [sweep]" in r.err

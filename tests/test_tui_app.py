@@ -80,16 +80,6 @@ async def test_exports_and_screenshots_go_into_the_out_directory_made_on_first_u
     assert sorted(p.suffix for p in out.iterdir()) == [".csv", ".json", ".svg"]
 
 
-async def test_a_run_at_its_end_is_not_forked_and_the_user_is_told_why(houses, tmp_path):
-    scenario, dataset, pre = houses
-    app = make_app(scenario, dataset, frozen=True, precomputed=pre, export_dir=tmp_path)  # clock at the end
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("enter")
-        assert isinstance(app.screen, MainScreen)
-        assert any("has finished" in n.message for n in app._notifications)
-        assert app.playback.infos[0].forked_at is None
-
-
 async def test_x_cycles_the_comparison_axis(app):
     async with app.run_test(size=SIZE) as pilot:
         seen = [app.x_axis]
@@ -194,25 +184,6 @@ async def test_a_click_on_the_curve_selects_its_column_too(app):
         assert app.selected == 1
 
 
-async def test_enter_forks_the_selected_run_from_the_current_point(app):
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("tab", "tab")  # mini-batch 32
-        await pilot.press("enter")
-        assert isinstance(app.screen, ForkScreen)
-        app.screen.query_one("#lr").value = "0.02"
-        app.screen.query_one("#batch").value = "8"
-        app.screen.query_one("#optimizer").value = "adam"
-        await pilot.click("#fork-ok")
-        await pilot.pause()
-        assert isinstance(app.screen, MainScreen)
-        info = app.playback.infos[2]
-        assert (info.batch, info.optimizer, info.learning_rate, info.forked_at) == (8, "adam", 0.02, 5.0)
-        h = app.playback.traces[2].history
-        assert h.epoch[-1] == pytest.approx(30.0)  # the fork trains the remaining epochs
-        assert (h.epoch[h.epoch > 5.0][:1] - 5.0) * 25 == pytest.approx(1.0)  # 25 updates/epoch now
-        assert "B=8 · adam · lr 0.02" in app.screen.query_one("#run-2", RunColumn).border_title
-
-
 async def test_the_fork_form_rejects_a_bad_learning_rate(app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("enter")
@@ -222,7 +193,7 @@ async def test_the_fork_form_rejects_a_bad_learning_rate(app):
         assert "learning rate" in str(app.screen.query_one("#fork-error").render())
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
-        assert app.playback.infos[0].forked_at is None
+        assert len(app.playback.infos) == 3
 
 
 async def test_a_small_terminal_gets_a_message(app):
@@ -328,30 +299,28 @@ async def test_enter_forks_a_run_of_the_live_app_and_it_continues_with_the_new_s
         await pilot.press(*"0.003", "enter")  # type a learning rate; enter submits the form
         assert isinstance(app.screen, MainScreen)
         assert pb.playing
-        forked_at = pb.infos[1].forked_at
-        assert forked_at is not None and forked_at > 0
         driver = app.driver
 
         def continued() -> bool:  # the worker made the fork, and its points arrive after the fork point
-            h = pb.traces[1].history
-            return (
-                driver.engine.runs[1].spec.train.learning_rate == 0.003
-                and driver.forks[1] == 1
-                and len(h) > 0
-                and float(h.epoch[-1]) > forked_at + 0.05
-            )
+            if len(pb.traces) < 4:
+                return False
+            h, info = pb.traces[3].history, pb.infos[3]
+            return len(h) > info.start + 2 and float(h.epoch[-1]) > info.forked_at + 0.05
 
         assert await _until(pilot, continued)
-        run = driver.engine.runs[1]
-        assert (run.batch, run.spec.train.optimizer) == (1, "sgd")  # only the learning rate changed
-        info = pb.infos[1]
-        assert (info.learning_rate, info.forked_at, info.batch) == (0.003, forked_at, 1)
-        h = pb.traces[1].history
-        assert np.all(np.diff(h.epoch) >= 0)  # the curve continues from the fork point, not from zero
-        assert len(pb.traces[0].history) > 1 and pb.infos[0].forked_at is None  # the others go on as they were
+        fork = driver.engine.runs[3]
+        assert (fork.batch, fork.spec.train.optimizer, fork.spec.train.learning_rate) == (1, "sgd", 0.003)
+        assert driver.engine.runs[1].spec.train.learning_rate == 0.1  # the parent is left as it was
+        info = pb.infos[3]
+        assert (info.learning_rate, info.batch, info.parent) == (0.003, 1, 1) and info.forked_at > 0
+        h = pb.traces[3].history
+        assert np.all(np.diff(h.epoch) > 0)  # the curve continues from the fork point, not from zero
+        parent = pb.traces[1].history
+        np.testing.assert_array_equal(h.params[: info.start + 1], parent.params[: info.start + 1])
+        assert await _until(pilot, lambda: float(pb.traces[1].history.epoch[-1]) > info.forked_at + 0.05)
         await pilot.pause()
-        title = app.screen.query_one("#run-1", RunColumn).border_title
-        assert "lr 0.003" in title and "forked @ep" in title
+        title = app.screen.query_one("#run-3", RunColumn).border_title
+        assert "lr 0.003" in title and "⑂" in title
         await pilot.press("q")
     assert app.return_code == 0
 

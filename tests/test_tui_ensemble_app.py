@@ -12,7 +12,9 @@ import pytest
 from gdviz.data import build_dataset
 from gdviz.scenario import parse_scenario
 from gdviz.tui.app import make_app
+from gdviz.tui.ensembles import median_member
 from gdviz.tui.frozen import precompute
+from gdviz.tui.inspector import InspectorScreen
 from gdviz.tui.main_screen import MainScreen
 from gdviz.tui.panels import RunColumn, StatsTable
 from gdviz.tui.screens import ForkScreen, HelpScreen
@@ -120,23 +122,48 @@ async def test_tab_selects_columns_and_an_ensemble_stands_for_its_median_seed(ap
         assert app.selected == 0
 
 
-async def test_enter_forks_every_seed_of_the_selected_ensemble(app):
+async def test_enter_forks_the_median_seed_into_a_lone_column_and_r_drops_it(app):
     async with app.run_test(size=SIZE) as pilot:
+        pb = app.playback
         await pilot.press("tab")  # sgd (4 seeds)
+        median = median_member(pb, pb.columns[1])
         await pilot.press("enter")
-        assert isinstance(app.screen, ForkScreen) and app.screen.info.name == "sgd (4 seeds)"
+        assert isinstance(app.screen, ForkScreen) and app.screen.info.name == pb.infos[median].name
+        assert app.screen.of == "sgd (4 seeds)"
         app.screen.query_one("#lr").value = "0.02"
         await pilot.click("#fork-ok")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
-        pb = app.playback
+        # one new run (the median seed's fork), in one new column after the others
+        assert len(pb.traces) == 1 + 4 + 4 + 1 and len(pb.columns) == 4 and pb.columns[3].runs == (9,)
+        fork = pb.infos[9]
+        assert (fork.parent, fork.learning_rate, fork.forked_at) == (median, 0.02, 3.0)
+        assert fork.spec.seed == pb.infos[median].spec.seed and fork.spec.ensemble is None
+        assert pb.traces[9].history.epoch[-1] == pytest.approx(6.0)
+        # the ensemble itself is left as it was: every seed ends at epoch 6 with its own settings
         for i in pb.columns[1].runs:
-            assert (pb.infos[i].learning_rate, pb.infos[i].forked_at, pb.traces[i].forks) == (0.02, 3.0, 1)
+            assert (pb.infos[i].learning_rate, pb.infos[i].parent) == (0.1, None)
             assert pb.traces[i].history.epoch[-1] == pytest.approx(6.0)
-        assert all(pb.infos[i].forked_at is None for i in (*pb.columns[0].runs, *pb.columns[2].runs))
-        # each seed went on from its own point, so the cloud is still several paths
-        assert len({tuple(pb.traces[i].history.params[-1]) for i in pb.columns[1].runs}) == 4
-        assert "sgd (4 seeds) · B=1 · sgd · lr 0.02 · forked @ep 3" in str(app.screen.query_one("#run-1").border_title)
+        await pilot.pause()
+        columns = app.screen.query(RunColumn)
+        assert len(columns) == 4 and "⑂ lr 0.02" in str(columns[3].border_title)
+        assert "(4 seeds)" in str(columns[1].border_title)
+        # ⑂ where the median seed left: on the ensemble's loss panel and on the comparison chart
+        assert [(m.x, m.glyph) for m in columns[1].view.curve.marks] == [(3.0, "⑂")]
+        assert [(m.x, m.glyph) for m in app.screen.comparison.spec.marks] == [(3.0, "⑂")]
+        assert len(app.screen.query_one(StatsTable).view.rows) == 4
+        await pilot.press("r")
+        await pilot.pause()
+        assert len(pb.traces) == 9 and len(pb.columns) == 3 and len(app.screen.query(RunColumn)) == 3
+        assert any("forks dropped: " + fork.name in n.message for n in app._notifications)
+
+
+async def test_i_inspects_the_median_seed_of_an_ensemble(app):
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("tab")  # sgd (4 seeds)
+        median = median_member(app.playback, app.playback.columns[1])
+        await pilot.press("i")
+        assert isinstance(app.screen, InspectorScreen) and app.screen.info.name == app.playback.infos[median].name
 
 
 async def test_export_writes_every_seed_as_its_own_run(app, tmp_path):
@@ -192,7 +219,7 @@ async def _until(pilot, condition, timeout: float = 30.0) -> bool:
     return condition()
 
 
-async def test_the_live_worker_forks_every_seed_of_an_ensemble(seeds):
+async def test_the_live_worker_forks_the_median_seed_of_an_ensemble(seeds):
     scenario, dataset, _ = seeds
     app = make_app(scenario, dataset, fps=10)
     async with app.run_test(size=SIZE) as pilot:
@@ -200,21 +227,24 @@ async def test_the_live_worker_forks_every_seed_of_an_ensemble(seeds):
         assert await _until(pilot, lambda: not app.phase and pb.clock > 0.1 and all(len(t.history) > 1 for t in pb.traces))
         await pilot.press("tab", "enter")  # sgd (4 seeds)
         assert isinstance(app.screen, ForkScreen)
+        median = app.screen.info.index
+        assert median in pb.columns[1].runs and app.screen.of == "sgd (4 seeds)"
         lr = app.screen.query_one("#lr")
         assert await _until(pilot, lambda: app.focused is lr, timeout=5.0)
         lr.value = ""
         await pilot.press(*"0.003", "enter")
-        members = pb.columns[1].runs
-        forked_at = pb.infos[members[0]].forked_at
-        assert forked_at is not None and all(pb.infos[i].forked_at == forked_at for i in members)
         driver = app.driver
 
-        def continued() -> bool:  # the worker made every seed's fork, and their points arrive
-            return all(driver.forks[i] == 1 and driver.engine.runs[i].spec.train.learning_rate == 0.003
-                       and float(pb.traces[i].history.epoch[-1]) > forked_at + 0.05 for i in members)  # fmt: skip
+        def continued() -> bool:  # the worker made the fork; it has a column; its points arrive
+            if len(pb.traces) < 10 or len(app.screen.query(RunColumn)) < 4:
+                return False
+            h, info = pb.traces[9].history, pb.infos[9]
+            return len(h) > info.start + 2 and float(h.epoch[-1]) > info.forked_at + 0.05
 
         assert await _until(pilot, continued)
-        assert [driver.engine.runs[i].spec.seed for i in members] == [3, 4, 5, 6]  # each keeps its own order
-        assert all(driver.forks[i] == 0 for i in (*pb.columns[0].runs, *pb.columns[2].runs))
+        fork = driver.engine.runs[9]
+        assert fork.spec.train.learning_rate == 0.003 and fork.spec.seed == driver.engine.runs[median].spec.seed
+        assert pb.infos[9].parent == median and pb.columns[3].runs == (9,) and len(pb.columns) == 4
+        assert all(driver.engine.runs[i].spec.train.learning_rate == 0.1 for i in range(9))  # the seeds go on
         await pilot.press("q")
     assert app.return_code == 0

@@ -18,7 +18,8 @@ from gdviz.tui.density import Cloud, CloudRaster, _pixels, levels
 from gdviz.tui.ensembles import Column, columns_of, curves_of, ensemble_curves, median_member, percentiles
 from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import Playback
-from gdviz.tui.views import ViewOptions, comparison_view, representative, stats_view
+from gdviz.tui.stats_view import stats_view
+from gdviz.tui.views import ViewOptions, comparison_view, representative
 
 SCENARIO = """title = "seeds"
 seed = 3
@@ -134,7 +135,7 @@ def test_a_diverged_seed_counts_as_infinitely_bad_from_where_it_stopped() -> Non
 def test_a_point_a_seed_has_not_sent_yet_leaves_it_out() -> None:
     losses = np.array([[1.0, 0.5, 0.25], [1.0, 0.7, 0.35], [1.0, 0.9, 0.0]])
     pb = ensemble(losses)
-    pb.traces[2].truncate(2)  # still running: its third point has not arrived
+    pb.traces[2].history.truncate(2)  # still running: its third point has not arrived
     cv = ensemble_curves(pb.traces)
     assert cv.full_loss.median[2] == pytest.approx(0.3)  # the median of the two that sent it
 
@@ -144,7 +145,7 @@ def test_the_median_seed_is_the_one_whose_loss_at_the_clock_is_the_median() -> N
     pb = ensemble(losses)
     assert median_member(pb, pb.columns[0]) == 2  # 0.1 0.2 | 0.3 0.4: the lower middle one
     assert representative(pb, 0) == 2
-    pb.traces[2].truncate(1)
+    pb.traces[2].history.truncate(1)
     pb.traces[2].done, pb.traces[2].diverged_step = True, 1  # seed 2 diverged: now the worst
     assert median_member(pb, pb.columns[0]) == 0
 

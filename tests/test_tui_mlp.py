@@ -80,9 +80,10 @@ async def test_a_fork_of_an_mlp_run_trains_on(app):
         await pilot.click("#fork-ok")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
-        h = app.playback.traces[2].history
+        h = app.playback.traces[3].history
         assert h.epoch[-1] == pytest.approx(8.0) and h.params.shape[1] == 25
-        assert "adam · lr 0.01" in app.screen.query_one("#run-2", RunColumn).border_title
+        await pilot.pause()
+        assert "⑂ lr 0.01 adam @ep 3" in app.screen.query_one("#run-3", RunColumn).border_title
 
 
 async def test_the_live_app_trains_an_mlp(moons):

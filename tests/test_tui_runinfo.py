@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 
-from gdviz.tui.fork import ForkSettings, forked_spec
 from gdviz.tui.runinfo import planned_run, run_info
 
 # 150 rows, batch 32: 5 updates an epoch, 4 with drop_last.
@@ -65,18 +64,18 @@ def test_before_the_engine_the_app_shows_the_figures_the_engine_will_have(engine
         assert run_info(planned(engine, run.index, run.spec)) == run_info(run)
 
 
-def test_a_planned_fork_has_the_figures_of_the_engines_fork(engine):
-    settings = ForkSettings(learning_rate=0.01, batch_size=16, optimizer="adam")
-    spec = forked_spec(engine.runs[1].spec, engine.n, settings)
-    made = engine.fork_run(1, engine.runs[1].params, 1.0, batch_size=16, learning_rate=0.01, optimizer="adam")
-    info = run_info(planned(engine, 1, spec), forked_at=1.0)
-    assert info == run_info(made, forked_at=1.0)
+def test_a_fork_has_the_figures_of_its_spec_and_its_origin(engine):
+    made = engine.fork_run(1, batch_size=16, learning_rate=0.01, optimizer="adam", epochs=1.0)
+    info = run_info(made)
+    # the facts are those of its spec (as a planned run has them), the fork's own from its origin
+    assert info == dataclasses.replace(run_info(planned(engine, 3, made.spec)), forked_at=0.0, parent=1)
     assert (info.batch, info.updates_per_epoch, info.optimizer, info.learning_rate) == (16, 9, "adam", 0.01)
+    assert (info.parent, info.forked_at, info.epochs, info.last_step) == (1, 0.0, 1.0, 9)
 
 
 def test_a_fork_to_the_full_batch_is_one_update_an_epoch(engine):
-    spec = forked_spec(engine.runs[1].spec, engine.n, ForkSettings(0.1, 10_000, "sgd"))
-    info = run_info(planned(engine, 1, spec))
+    made = engine.fork_run(1, batch_size=10_000, epochs=2.0)
+    info = run_info(made)
     assert (info.method, info.batch, info.updates_per_epoch) == ("full-batch", 150, 1)
 
 

@@ -103,3 +103,43 @@ class TestSeedEnsembles:
 
     def test_narrow_80x24(self, snap_compare, seeds):
         assert snap_compare(frozen(seeds), terminal_size=(80, 24), press=["tab"])
+
+
+class TestBatchSchedules:
+    """batch_schedules at epoch 17: each column titled with the batch in force (4, 256, 16, 4)."""
+
+    def test_schedules_120x40(self, snap_compare):
+        scenario = load_scenario("batch_schedules")
+        app = make_app(scenario, build_dataset(scenario), frozen=True, clock=17.0)
+        assert snap_compare(app, terminal_size=(120, 40))
+
+
+class TestForksAndInspector:
+    """A fork beside its parent (⑂ marks), and the inspector on four_houses' first update."""
+
+    def test_fork_beside_its_parent(self, snap_compare, houses):
+        from gdviz.tui.fork import ForkSettings
+
+        async def fork(pilot):
+            app = pilot.app
+            app.fork_run(2, ForkSettings(learning_rate=0.02, batch_size=8, optimizer="sgd", epochs=18))
+            await pilot.pause()
+            app.playback.clock = 20.0
+            app.draw(force=True)
+            await pilot.pause()
+
+        assert snap_compare(frozen(houses), terminal_size=(200, 60), run_before=fork)
+
+    @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+    def test_inspector_four_houses(self, snap_compare, size):
+        scenario = load_scenario("four_houses")
+        app = make_app(scenario, build_dataset(scenario), frozen=True, clock=0.0)
+
+        async def first_update(pilot):
+            await pilot.press("i")
+            while not pilot.app.screen.ready:  # the replay catches up in a thread
+                await pilot.pause(0.01)
+            await pilot.press("full_stop")
+            await pilot.pause()
+
+        assert snap_compare(app, terminal_size=size, run_before=first_update)

@@ -6,6 +6,7 @@ mounted alone in a tiny host App and handed a view value.
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,13 +20,15 @@ from gdviz.tui.colors import run_looks
 from gdviz.tui.panels import RunColumn, RunColumnView, StatsTable, StatsView, StatusLine, StatusView
 from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import Playback
+from gdviz.tui.stats_view import stats_view
 from gdviz.tui.surface_view import PathSpec, SurfaceFrame
 from gdviz.tui.views import (
     ViewOptions,
     column_view,
     comparison_view,
+    curve_spec,
+    looks,
     screen_layout,
-    stats_view,
     status_view,
     target_text,
 )
@@ -105,10 +108,29 @@ def test_a_run_that_blew_up_does_not_squash_the_comparison():
     assert chart.series[0].y[2] == 1e7 and chart.series[0].end_mark
 
 
-def test_a_fork_is_marked_in_the_title():
-    pb = playback([0.0, 1.0])
-    pb.infos[0] = info(0, forked_at=0.75)
-    assert column_view(pb, 0, ViewOptions(), None, None).title.endswith(" · forked @ep 0.75")
+def test_a_fork_is_drawn_from_its_fork_point_and_marked_on_its_parent():
+    """A fork's trace starts with its parent's points; its lines start at the fork point (⑂),
+    which is marked on the parent's loss curve and on the comparison chart, in the fork's colour."""
+    pb = playback([0.0, 0.5, 1.0, 1.5])
+    h = pb.traces[0].history
+    fork = dataclasses.replace(info(0), index=1, name="x ⑂ lr 0.5 @ep 0.5", parent=0, forked_at=0.5, start=1)
+    first = HistoryChunk(1, h.step[:2].copy(), h.epoch[:2].copy(), h.seconds[:2].copy(), h.loss[:2].copy(),
+                         h.full_loss[:2].copy(), h.noise[:2].copy(), h.params[:2].copy(), False, None)
+    pb.add_run(fork, first)
+    pb.traces[1].append(HistoryChunk(1, np.array([3]), np.array([1.0]), np.array([0.1]), np.array([0.2]),
+                                     np.array([0.25]), np.array([np.nan]), np.zeros((1, 2)), True, None))
+    pb.clock = 1.0
+    lk = looks(pb)
+    assert lk[1].pattern == "dashdot" and lk[1].marker != lk[0].marker and lk[1].color != lk[0].color
+    curve = curve_spec(pb, 1, ViewOptions())
+    assert list(curve.series[-1].x) == [0.5, 1.0]  # from the fork point
+    parent_marks = curve_spec(pb, 0, ViewOptions()).marks
+    assert [(m.x, m.y, m.glyph, m.color) for m in parent_marks] == [(0.5, float(h.full_loss[1]), "⑂", lk[1].color)]
+    chart = comparison_view(pb, ViewOptions())
+    assert list(chart.series[1].x) == [0.5, 1.0] and [m.x for m in chart.marks] == [0.5]
+    assert column_view(pb, 1, ViewOptions(), None, None).title.startswith(f"{lk[1].marker} x ⑂ lr 0.5 @ep 0.5")
+    pb.clock = 0.2  # before the fork point: no fork line, no mark
+    assert len(comparison_view(pb, ViewOptions()).series[1].x) == 0 and not curve_spec(pb, 0, ViewOptions()).marks
 
 
 def test_before_the_first_points_the_column_shows_what_the_engine_is_doing():
@@ -285,3 +307,16 @@ def test_a_full_batch_panel_draws_its_loss_once():
     full, mini = column_view(pb, 0, ViewOptions(), None, None).curve, column_view(pb, 1, ViewOptions(), None, None).curve
     assert [s.faint for s in full.series] == [False] and full.title == "loss (log): full dataset"
     assert [s.faint for s in mini.series] == [True, False] and "faint minibatch" in mini.title
+
+
+def test_a_run_is_not_forked_from_a_point_that_is_not_finite():
+    """A diverged run whose point at the clock is not finite says why; from an earlier point it forks."""
+    from gdviz.tui.fork import default_epochs, why_not_fork
+
+    pb = playback([0.0, 0.5, 1.0], diverged=2)
+    pb.traces[0].history.params[2] = np.nan
+    pb.clock = 1.0
+    assert "diverged at step 2" in why_not_fork(pb, 0) and "earlier point" in why_not_fork(pb, 0)
+    pb.clock = 0.5
+    assert why_not_fork(pb, 0) == "" and default_epochs(pb, 0) == 2.5  # what it had left (3 epochs)
+    assert why_not_fork(Playback([info(0)], p=2), 0) == "the engine has not started yet"

@@ -12,7 +12,6 @@ no worker, so tests and snapshots see one deterministic frame.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterable
 from functools import partial
@@ -32,23 +31,25 @@ from gdviz.safeio import write_text_atomic
 from gdviz.text import printable
 from gdviz.tui.engine_link import EngineLink
 from gdviz.tui.ensemble_view import column_view_of
-from gdviz.tui.ensembles import Column, columns_of
+from gdviz.tui.ensembles import columns_of
 from gdviz.tui.export import export_history
-from gdviz.tui.fork import ForkSettings, begin_fork
-from gdviz.tui.frozen import fork_now, precompute, show_trained
+from gdviz.tui.fork_actions import ForkActions
+from gdviz.tui.frozen import precompute, show_trained
+from gdviz.tui.inspector import inspector_for
 from gdviz.tui.main_screen import MainScreen
 from gdviz.tui.panels import RunColumn, StatusView
 from gdviz.tui.runinfo import planned_run, run_info
-from gdviz.tui.screens import ForkScreen, HelpScreen
+from gdviz.tui.screens import HelpScreen
 from gdviz.tui.state import Playback
+from gdviz.tui.stats_view import stats_view
 from gdviz.tui.terminal import run_app  # noqa: F401  (the CLI's entry point, kept importable from here)
-from gdviz.tui.views import (X_AXES, ViewOptions, comparison_view, representative, screen_layout, stats_view,
-                             status_view, target_text)  # fmt: skip
+from gdviz.tui.views import (X_AXES, ViewOptions, comparison_view, representative, screen_layout, status_view,
+                             target_text)  # fmt: skip
 
 STATS_EVERY = 0.25  # seconds between stats-table refreshes
 
 
-class GdvizApp(EngineLink):
+class GdvizApp(ForkActions, EngineLink):
     """See :mod:`gdviz.tui.app`. Build it with :func:`make_app`."""
 
     CSS_PATH = "app.tcss"
@@ -86,6 +87,8 @@ class GdvizApp(EngineLink):
         self._last_stats = 0.0
         self._frozen_clock = clock
         self._precomputed = precomputed
+        #: Said once as the app starts (the sweep screen opening a cell: how to get back).
+        self.notice = ""
         self._load(scenario, dataset)
 
     # --- set-up ----------------------------------------------------------------------------------
@@ -99,6 +102,8 @@ class GdvizApp(EngineLink):
         self.projections.clear()
         self.surface = None
         self.model = None
+        self._trained: Engine | None = None  # a frozen app's trained engine (maybe shared by tests)
+        self._fork_engine: Engine | None = None  # a frozen app's own copy of it, where forks are made
         if self.frozen:
             self._load_frozen()
 
@@ -106,6 +111,7 @@ class GdvizApp(EngineLink):
         engine, surface, _ = self._precomputed if self._precomputed is not None else precompute(
             self.scenario, self.dataset, target=self.requested_target)  # fmt: skip
         self._precomputed = None
+        self._trained = engine
         self.target, self.target_note, self.model = engine.target, engine.target_note, engine.model
         self.surface = surface
         show_trained(self.playback, engine, self._frozen_clock)
@@ -124,6 +130,8 @@ class GdvizApp(EngineLink):
             self.start_engine()
             self.set_interval(1.0 / self.fps, self._frame, name="frame")
         self.draw(force=True)
+        if self.notice:
+            self.notify(self.notice, timeout=10, markup=False)
 
     @property
     def main_screen(self) -> MainScreen | None:
@@ -165,7 +173,7 @@ class GdvizApp(EngineLink):
         changed = False
         for col in screen.columns:
             c = col.index  # a column: a run, or a seed ensemble's runs
-            if c < len(pb.columns):
+            if c < len(pb.columns) and col.is_mounted:  # a fork's new column is drawn once mounted
                 xys = [self.projections.get(i, self.surface, pb.traces[i]) for i in pb.columns[c].runs]
                 changed |= col.show(column_view_of(pb, c, opts, self.surface, xys))
         changed |= screen.comparison.set_spec(comparison_view(pb, opts))
@@ -219,19 +227,23 @@ class GdvizApp(EngineLink):
         self.draw()
 
     def action_restart(self) -> None:
-        forked = [info.name for info in self.playback.infos if info.forked_at is not None]
+        """Every run from epoch 0; forks are dropped (the toast names them)."""
         speed = self.playback.speed_index
         if self.frozen:
+            forked = self.playback.drop_forks()
+            self._fork_engine = None
             self.playback.clock = 0.0
             self.playback.playing = True
         else:
+            forked = [info.name for info in self.playback.infos if info.parent is not None]
             self.stop_engine()
             self._load(self.scenario, self.dataset)
             self.playback.speed_index = speed
             self.start_engine()
-        self.draw(force=True)
-        dropped = f"; forks dropped ({', '.join(forked)} back to the scenario's settings)" if forked and not self.frozen else ""
-        self.notify(f"every run restarted from epoch 0{dropped}", title="restart")
+        self.selected = min(self.selected, len(self.playback.columns) - 1)
+        self.runs_added()
+        dropped = f"; forks dropped: {', '.join(forked)}" if forked else ""
+        self.notify(printable(f"every run restarted from epoch 0{dropped}"), title="restart", markup=False)
 
     def action_cycle_x(self) -> None:
         self.x_axis = X_AXES[(X_AXES.index(self.x_axis) + 1) % len(X_AXES)]
@@ -284,6 +296,24 @@ class GdvizApp(EngineLink):
         self.last_screenshot = Path(path)
         self.notify(printable(f"screenshot saved to\n{path}", allow="\n"), title="screenshot", markup=False)
 
+    def action_inspect(self) -> None:
+        """``i``: the selected run's last update explained (an ensemble's: its median seed's at the
+        clock); playback pauses while it is open."""
+        i = representative(self.playback, self.selected)
+        screen = inspector_for(self.playback, i, self.scenario, self.dataset, self.model,
+                               moved=partial(self._inspected, i))  # fmt: skip
+        if isinstance(screen, str):
+            self.notify(screen, severity="warning")
+            return
+        self.playback.playing = False
+        self.push_screen(screen)
+
+    def _inspected(self, i: int, step: int) -> None:
+        """The inspector made update ``step`` of run ``i``: the clock goes to it."""
+        info = self.playback.infos[i]
+        self.playback.clock = (info.forked_at or 0.0) + (step - info.start_step) / info.updates_per_epoch
+        self.draw(force=True)
+
     def action_help(self) -> None:
         cols = self.playback.columns  # with seed ensembles: how to read them, and why some seeds are one run
         notes = tuple(f"{c.name}: {c.note}" for c in cols if c.note) if any(c.seeds > 1 for c in cols) else None
@@ -299,55 +329,6 @@ class GdvizApp(EngineLink):
 
     def action_prev_run(self) -> None:
         self.select_run(self.selected - 1)
-
-    def action_fork(self) -> None:
-        """Fork the selected column: a run, or every seed of an ensemble (each from its own
-        point at the clock, with the same new settings: the ensemble goes on as one)."""
-        pb = self.playback
-        col = pb.columns[self.selected]
-        i = representative(pb, self.selected)  # an ensemble's median seed
-        if not len(pb.traces[i].history):
-            self.notify("the engine has not started yet", severity="warning")
-            return
-        trace = pb.traces[i]
-        if trace.done and pb.clock >= trace.last_epoch - 1e-12:  # nothing left to train from here
-            ended = f"diverged at step {trace.diverged_step}" if trace.diverged_step is not None else "finished"
-            self.notify(f"{col.label if col.ensemble else pb.infos[i].name} has {ended}: fork it from an earlier "
-                        "point (r, then space to pause where you want it)", severity="warning")  # fmt: skip
-            return
-        was_playing = pb.playing
-        pb.playing = False
-        info = dataclasses.replace(pb.infos[i], name=col.label) if col.ensemble else pb.infos[i]
-        self.push_screen(ForkScreen(info, self.n, pb.clock), callback=partial(self._fork_chosen, col, was_playing))
-
-    def _fork_chosen(self, col: Column, was_playing: bool, settings: ForkSettings | None) -> None:
-        self.playback.playing = was_playing
-        if settings is None:
-            return
-        pb = self.playback
-        # an ensemble's seeds that have already diverged at the clock stay as they are
-        runs = [i for i in col.runs if not (pb.traces[i].done and pb.clock >= pb.traces[i].last_epoch - 1e-12)]
-        self.fork_runs(runs, settings, label=col.label if col.ensemble else None)
-
-    def fork_run(self, i: int, settings: ForkSettings) -> None:
-        """Fork run ``i`` at the playback clock with ``settings`` (the fork form's result)."""
-        self.fork_runs([i], settings)
-
-    def fork_runs(self, runs: list[int], settings: ForkSettings, label: str | None = None) -> None:
-        """Fork each of ``runs`` at the playback clock with ``settings`` (``label``: how the
-        notice names them, an ensemble's ``NAME (k seeds)``; default the first run's name)."""
-        shape = {"n": self.n, "d": self.d, "p": self.p}
-        for i in runs:
-            request = begin_fork(self.playback, i, self.scenario.runs[i], settings, **shape)
-            if self.frozen or self.driver is None:  # no worker: train the fork to its end right here
-                fork_now(self.playback, self.scenario, self.dataset, request, target=self.requested_target,
-                         fixed_cost=self.frozen)  # fmt: skip
-            else:
-                self.driver.requests.put(request)
-        self.draw(force=True)
-        info = self.playback.infos[runs[0]]
-        self.notify(printable(f"{label or info.name} forked at epoch {request.forked_at:.3g}: lr "
-                              f"{settings.learning_rate:g}, B={info.batch}, {settings.optimizer}"), markup=False)  # fmt: skip
 
     # --- the command palette ----------------------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

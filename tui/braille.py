@@ -81,7 +81,7 @@ def line_dots(
     """Rasterise a line onto a dot grid of ``shape = (rows, cols)`` (row 0 at the top).
 
     ``y`` must already be in axis units (e.g. log10 of the loss for a log axis); non-finite
-    points are dropped. ``pattern`` is ``solid``, ``dotted`` or ``dashed`` (for terminals
+    points are dropped. ``pattern`` is ``solid``, ``dotted``, ``dashed`` or ``dashdot`` (for terminals
     without colour, where line style tells the runs apart).
     """
     rows, cols = shape
@@ -102,6 +102,9 @@ def line_dots(
         valid &= np.arange(cols) % 2 == 0
     elif pattern == "dashed":
         valid &= np.arange(cols) % 6 < 4
+    elif pattern == "dashdot":
+        c = np.arange(cols) % 8
+        valid &= (c < 4) | (c == 6)
     r = np.arange(rows)[:, None]
     dots[:] = (r >= r_top[None, :]) & (r <= r_bot[None, :]) & valid[None, :]
     return dots

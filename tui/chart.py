@@ -37,6 +37,16 @@ class Series:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A glyph at one point of the chart (data units), e.g. ⑂ where a fork leaves its parent."""
+
+    x: float
+    y: float
+    glyph: str
+    color: RGB
+
+
+@dataclass(frozen=True)
 class ChartSpec:
     """What a chart draws (its view value); the chart redraws when this (or its key) changes."""
 
@@ -52,6 +62,7 @@ class ChartSpec:
     no_color: bool = False  # NO_COLOR / 16 colours: bold and dim instead of run colours
     short_titles: tuple[str, ...] = ()  # shorter forms of the title, longest first, for narrow charts
     bands: tuple[Band, ...] = ()  # regions between two curves, stippled under the lines (tui/bands.py)
+    marks: tuple[Mark, ...] = ()  # drawn over the lines
 
 
 def axis_values(y: np.ndarray, log: bool) -> np.ndarray:
@@ -96,7 +107,8 @@ class LineChart(LinesWidget):
         s = self.spec
         if s is None:
             return None
-        return (s.key, s.log_y, s.log_x, s.x_range, s.y_range, s.title, s.short_titles, s.message, s.no_color)
+        return (s.key, s.log_y, s.log_x, s.x_range, s.y_range, s.title, s.short_titles, s.message, s.no_color,
+                s.marks)
 
     # --- drawing ----------------------------------------------------------------------------
     def build(self, width: int, height: int) -> list[list[Segment]]:
@@ -131,7 +143,7 @@ class LineChart(LinesWidget):
         owner = np.full((plot_h, plot_w), -1, np.int64)
         bold: list[tuple[int, np.ndarray]] = []
         faint: list[tuple[int, np.ndarray]] = []
-        marks: dict[tuple[int, int], tuple[str, int]] = {}
+        marks: dict[tuple[int, int], tuple[str, int]] = {}  # cell -> glyph, series (or -1 - mark)
         for k, ser in enumerate(s.series):
             x = np.asarray(ser.x, np.float64)
             if s.log_x:
@@ -145,6 +157,13 @@ class LineChart(LinesWidget):
                 mark = _end_cell(x, y, xr, yr, plot_h, plot_w)
                 if mark is not None:
                     marks[mark[:2]] = ("↑" if mark[2] else ser.end_mark, k)
+        for j, mk in enumerate(s.marks):
+            mx = np.array([mk.x], np.float64)
+            if s.log_x:
+                mx = np.log10(np.maximum(mx, 0) + 1.0)
+            cell = _end_cell(mx, axis_values(np.array([mk.y], np.float64), s.log_y), xr, yr, plot_h, plot_w)
+            if cell is not None and not cell[2]:
+                marks[cell[:2]] = (mk.glyph, -1 - j)
         # Bold lines win their cells, shared out where they cross or run together so that every
         # line keeps cells of its own all along (neighbouring cells alternate between them).
         if bold:
@@ -169,6 +188,7 @@ class LineChart(LinesWidget):
                 styles.append(style(mix(ser.color, (40, 40, 48), 0.6)) if ser.faint else style(ser.color, bold=True))
         for band in s.bands:
             styles.append(style(dim=True) if s.no_color else style(mix(band.color, (40, 40, 48), 0.55)))
+        mark_styles = [style(bold=True) if s.no_color else style(mk.color, bold=True) for mk in s.marks]
         # y ticks: label rows
         if s.log_y:
             ticks = B.decade_ticks(*yr)
@@ -183,7 +203,7 @@ class LineChart(LinesWidget):
             if 0 <= r < plot_h and r not in labels:
                 labels[r] = B.format_tick(t)
         chars = B.BRAILLE_CHARS
-        style_key = tuple(id(st) for st in styles)
+        style_key = tuple(id(st) for st in (*styles, *mark_styles))
         fresh: dict[int, tuple[object, list[Segment]]] = {}
         for y in range(plot_h):
             lab = labels.get(y)
@@ -200,7 +220,7 @@ class LineChart(LinesWidget):
             cod = codes[y].tolist()
             cells = [(chars[cod[i]], styles[own[i]] if own[i] >= 0 else None) for i in range(plot_w)]
             for col, (glyph, k) in row_marks.items():
-                cells[col] = (glyph, styles[k])
+                cells[col] = (glyph, styles[k] if k >= 0 else mark_styles[-1 - k])
             row.extend(merge_cells(cells))
             rows.append(row)
             fresh[y] = (row_key, row)

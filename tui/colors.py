@@ -37,15 +37,31 @@ METHOD_LOOKS: dict[str, tuple[list[RGB], list[str], str]] = {
 }
 #: Runs whose method is none of the above (there are none today) look like this family.
 OTHER_LOOK: tuple[list[RGB], list[str], str] = ([(90, 230, 120), (170, 250, 180)], ["★", "☆"], "solid")
+#: A fork keeps its parent's colour family: the parent's colour moved this far towards white
+#: (the parent's next fork the next tint), a marker of its own and a dash-dot line.
+FORK_TINTS = (0.45, 0.7, 0.25)
+FORK_MARKERS = ("◐", "◑", "◒", "◓")
+FORK_PATTERN = "dashdot"
+#: Where a fork leaves its parent, on the charts.
+FORK_MARK = "⑂"
 #: Legend glyphs matching the patterns.
-PATTERN_GLYPHS = {"solid": "━━", "dashed": "╍╍", "dotted": "┅┅"}
+PATTERN_GLYPHS = {"solid": "━━", "dashed": "╍╍", "dotted": "┅┅", "dashdot": "━·"}
+WHITE: RGB = (255, 255, 255)
 
 
 @lru_cache(maxsize=64)
-def _looks(methods: tuple[str, ...]) -> tuple[RunLook, ...]:
+def _looks(methods: tuple[str, ...], parents: tuple[int | None, ...]) -> tuple[RunLook, ...]:
     seen: dict[str, int] = {}
-    out = []
-    for m in methods:
+    forks_of: dict[int, int] = {}
+    out: list[RunLook] = []
+    for m, parent in zip(methods, parents):
+        if parent is not None and 0 <= parent < len(out):
+            j = forks_of.get(parent, 0)
+            forks_of[parent] = j + 1
+            base = out[parent]
+            marker = FORK_MARKERS[(j + (parent % len(FORK_MARKERS))) % len(FORK_MARKERS)]
+            out.append(RunLook(mix(base.color, WHITE, FORK_TINTS[j % len(FORK_TINTS)]), marker, FORK_PATTERN))
+            continue
         k = seen.get(m, 0)
         seen[m] = k + 1
         shades, markers, pattern = METHOD_LOOKS.get(m, OTHER_LOOK)
@@ -53,10 +69,13 @@ def _looks(methods: tuple[str, ...]) -> tuple[RunLook, ...]:
     return tuple(out)
 
 
-def run_looks(methods: Sequence[str]) -> tuple[RunLook, ...]:
+def run_looks(methods: Sequence[str], parents: Sequence[int | None] | None = None) -> tuple[RunLook, ...]:
     """The look of each run, given every run's method in column order: the ``k``-th run of a
-    method gets that method's ``k``-th shade and marker, whatever the other runs are."""
-    return _looks(tuple(methods))
+    method gets that method's ``k``-th shade and marker, whatever the other runs are. A fork
+    (``parents[i]``: its parent's index, None for a run of the scenario) takes its parent's
+    colour, lighter, with a marker of its own (:data:`FORK_MARKERS`) and a dash-dot line."""
+    ps = tuple(parents) if parents is not None else (None,) * len(methods)
+    return _looks(tuple(methods), ps)
 
 
 #: The heat-map ramp from the minimum (dark) to high loss (muted light), dim enough for the

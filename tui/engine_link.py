@@ -23,7 +23,7 @@ from gdviz.models import Model
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface
 from gdviz.target import is_fallback
-from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
+from gdviz.tui.messages import ChunksReady, EngineReady, Forked, ForkRefused, Phase, SurfaceReady, TargetChanged
 from gdviz.tui.screens import ErrorScreen
 from gdviz.tui.state import Playback
 from gdviz.tui.views import Projections
@@ -131,7 +131,7 @@ class EngineLink(App[int]):
             return
         traces = self.playback.traces
         for chunk in message.chunks:
-            if message.forks[chunk.run] == traces[chunk.run].forks:  # not from before a fork
+            if chunk.run < len(traces):
                 traces[chunk.run].append(chunk)
 
     def on_surface_ready(self, message: SurfaceReady) -> None:
@@ -140,8 +140,16 @@ class EngineLink(App[int]):
             self.projections.clear()
 
     def on_forked(self, message: Forked) -> None:
+        if message.generation == self.generation and message.info.index == len(self.playback.traces):
+            self.playback.add_run(message.info, message.first)
+            self.runs_added()
+
+    def on_fork_refused(self, message: ForkRefused) -> None:
         if message.generation == self.generation:
-            self.playback.infos[message.run] = message.info
+            self.notify(message.reason, title="fork", severity="warning", markup=False)
+
+    def runs_added(self) -> None:
+        """A fork joined the runs: the app gives it a column."""
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:

@@ -20,7 +20,8 @@ from gdviz.tui.ensembles import curves_of, curves_version, median_member
 from gdviz.tui.panels import RunColumnView
 from gdviz.tui.state import Playback
 from gdviz.tui.surface_view import PathSpec, SurfaceFrame
-from gdviz.tui.views import ViewOptions, column_view, looks, short_captions, surface_caption
+from gdviz.tui.views import (ViewOptions, column_view, in_force, looks, marks_of_forks, short_captions,
+                             surface_caption)  # fmt: skip
 
 
 def column_view_of(
@@ -38,7 +39,7 @@ def ensemble_column_view(
     """Ensemble column ``c`` at the playback clock: cloud, median seed, median loss and band."""
     col = pb.columns[c]
     n = len(col.runs)
-    info = pb.infos[col.runs[0]]
+    info = in_force(pb, col.runs[0])
     look = looks(pb)[c]
     diverged = [i for i in col.runs if pb.diverged_shown(i) is not None]
     subtitle = f"{info.method} · {info.updates_per_epoch} updates/epoch"
@@ -52,19 +53,18 @@ def ensemble_column_view(
     cloud = path = None
     if surface is not None and all(xy is not None for xy in xys):
         ks = tuple(pb.traces[i].cursor(pb.clock) for i in col.runs)
-        forks = tuple(pb.traces[i].forks for i in col.runs)
+        # a member's points already drawn never change (a fork is a run of its own): prefixes 0
         paths = tuple(xy[:k] for xy, k in zip(xys, ks))  # type: ignore[index]
-        cloud = Cloud(paths, forks, look.color, key=(ks, forks))
+        cloud = Cloud(paths, (0,) * n, look.color, key=ks)
         med = col.runs.index(median_member(pb, col))
         if ks[med] > 0:  # the median seed's current point: its marker only
-            path = PathSpec(paths[med][-1:], look.color, look.marker, key=(med, ks[med], forks[med]))
-    fork = f" · forked @ep {info.forked_at:.3g}" if info.forked_at is not None else ""
+            path = PathSpec(paths[med][-1:], look.color, look.marker, key=(med, ks[med]))
     name = f"{col.name} ({n} seeds)"
-    lr = f"lr {info.learning_rate:g}"
-    shorter = (f"{name} · B={info.batch} · {lr}", f"{name} · {lr}", name, col.name)
+    lr, B = f"lr {info.learning_rate:g}", f"B={info.batch_label}"
+    shorter = (f"{name} · {B} · {lr}", f"{name} · {B}", f"{name} · {lr}", name, col.name)
     return RunColumnView(
-        title=f"{look.marker} {name} · B={info.batch} · {info.optimizer} · {lr}{fork}",
-        short_titles=tuple(f"{look.marker} {s}{fork}" for s in shorter),
+        title=f"{look.marker} {name} · {B} · {info.optimizer} · {lr}",
+        short_titles=tuple(f"{look.marker} {s}" for s in shorter),
         short_captions=short_captions(surface, pb.p),
         subtitle=subtitle,
         selected=c == opts.selected,
@@ -111,4 +111,5 @@ def ensemble_curve_spec(pb: Playback, c: int, opts: ViewOptions) -> ChartSpec:
         key=(k, curves_version(pb, col)),
         no_color=opts.plain,
         bands=tuple(bands),
+        marks=marks_of_forks(pb, lambda j, fork: fork.parent in col.runs),  # ⑂ where its median seed was forked
     )

@@ -1,7 +1,9 @@
 """Exporting what the app shows: every run's history as CSV and JSON, named after the scenario.
 
 The JSON follows the ``--json`` document's shape (DESIGN.md, Contracts), with the history as
-received by the app (a forked run's history continues across the fork).
+received by the app. A fork is a run of its own, listed after the scenario's, with
+``forked_from`` (its parent and the parent's epoch at the fork point); its history starts with
+the parent's points up to there.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def export_history(
         "model": scenario.model.kind,
         "runs": [],
     }
-    for info, trace, spec in zip(playback.infos, playback.traces, scenario.runs):
+    for info, trace in zip(playback.infos, playback.traces):
+        spec = info.spec if info.spec is not None else scenario.runs[info.index]  # a fork's is its own
         h = trace.history
         final = h.params[-1] if len(h) else None
         doc["runs"].append({
@@ -75,7 +78,8 @@ def export_history(
             "final_loss": finite_or_none(float(h.full_loss[-1])) if len(h) else None,
             "diverged": trace.diverged_step is not None,
             "diverged_step": trace.diverged_step,
-            "forked_at_epoch": info.forked_at,
+            "forked_from": None if info.parent is None else {
+                "run": playback.infos[info.parent].name, "epoch": info.forked_at},
             "history": history_document(h),
         })  # fmt: skip
     write_text_atomic(json_path, json.dumps(doc, allow_nan=False) + "\n")

@@ -1,22 +1,18 @@
-"""Forking a run: new learning rate, batch size or optimizer, continuing from a given point.
+"""Forking a run: a new run beside it, from its point at the playback clock, with new settings.
 
-The engine builds the new run (:meth:`gdviz.engine.Engine.fork_run`); this module checks the
-form's choices, cuts the run's trace at the fork point and says what the forked run will be
-until the engine has made it (:func:`begin_fork`).
-The UI shifts the new run's step, epoch and seconds by the fork point (see
-:class:`gdviz.tui.state.RunTrace`), so its curves continue.
+The engine makes the fork (:meth:`gdviz.engine.Engine.fork_run`, :mod:`gdviz.forks`): a run
+of its own whose history starts with the parent's points up to the fork point. This module
+checks the form's choices and says what to ask the engine for (:func:`begin_fork`), or why a
+run cannot be forked from where the clock is (:func:`why_not_fork`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from gdviz.engine import Engine, Run
-from gdviz.scenario import RunSpec
-from gdviz.tui.runinfo import planned_run, run_info
 from gdviz.tui.state import Playback
 
 OPTIMIZER_CHOICES = ("sgd", "adam", "adamw", "rmsprop", "adagrad")
@@ -29,68 +25,59 @@ class ForkSettings:
     learning_rate: float
     batch_size: int
     optimizer: str
+    epochs: float  # how many epochs the fork trains
 
 
 @dataclass(frozen=True)
 class ForkRequest:
-    """Fork run ``run`` at ``params`` (reached at epoch ``forked_at``) for ``remaining_epochs``."""
+    """Fork run ``run`` at its ``at``-th recorded point (reached at epoch ``forked_at``)."""
 
     run: int
-    params: np.ndarray
-    remaining_epochs: float
+    at: int
     settings: ForkSettings
     forked_at: float
-
-
-def fork_run(
-    engine: Engine,
-    index: int,
-    params: np.ndarray,
-    remaining_epochs: float,
-    *,
-    learning_rate: float | None = None,
-    batch_size: int | None = None,
-    optimizer: str | None = None,
-) -> Run:
-    """Replace run ``index`` by a run with the new settings that starts at ``params``.
-
-    ``batch_size`` of ``engine.n`` or more means the full batch. The new run trains for
-    ``remaining_epochs`` (rounded to whole updates) with fresh optimizer state.
-    """
-    changes: dict[str, object] = {}
-    if learning_rate is not None:
-        changes["learning_rate"] = float(learning_rate)
-    if optimizer is not None:
-        if optimizer not in OPTIMIZER_CHOICES:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_CHOICES)}, got {optimizer!r}")
-        changes["optimizer"] = optimizer
-    return engine.fork_run(index, params, remaining_epochs, batch_size=batch_size, **changes)
 
 
 def fork_request(engine: Engine, request: ForkRequest) -> Run:
     """Make the fork ``request`` asks for in ``engine``; returns the new run."""
     s = request.settings
-    return fork_run(engine, request.run, request.params, request.remaining_epochs,
-                    learning_rate=s.learning_rate, batch_size=s.batch_size, optimizer=s.optimizer)  # fmt: skip
+    if s.optimizer not in OPTIMIZER_CHOICES:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZER_CHOICES)}, got {s.optimizer!r}")
+    return engine.fork_run(request.run, request.at, epochs=s.epochs, batch_size=s.batch_size,
+                           learning_rate=float(s.learning_rate), optimizer=s.optimizer)  # fmt: skip
 
 
-def forked_spec(spec: RunSpec, n: int, settings: ForkSettings) -> RunSpec:
-    """The spec of ``spec`` forked with ``settings`` on ``n`` samples, as the engine will make it."""
-    batch = None if settings.batch_size >= n else int(settings.batch_size)
-    train = dataclasses.replace(spec.train, learning_rate=float(settings.learning_rate), optimizer=settings.optimizer)
-    return dataclasses.replace(spec, batch_size=batch, train=train)
-
-
-def begin_fork(pb: Playback, i: int, spec: RunSpec, settings: ForkSettings, *, n: int, d: int, p: int) -> ForkRequest:
-    """Cut run ``i``'s trace at the clock and show the fork the engine will make (``spec``:
-    the run's spec in the scenario); returns what to ask the engine for."""
+def fork_point(pb: Playback, i: int) -> tuple[int, float]:
+    """Run ``i``'s point at the playback clock: ``(points up to it, its epoch)``."""
     trace = pb.traces[i]
     k = trace.cursor(pb.clock)
-    h = trace.history
-    epoch, params = float(h.epoch[k - 1]), h.params[k - 1].copy()
+    return k, float(trace.history.epoch[k - 1])
+
+
+def default_epochs(pb: Playback, i: int) -> float:
+    """The fork form's epochs: what run ``i`` has left after the clock, or, at its end, as many
+    epochs again as it trained itself."""
     info = pb.infos[i]
-    remaining = max(info.epochs - epoch, 1.0 / max(info.updates_per_epoch, 1))
-    trace.fork_at(k)
-    # Until the engine has made the fork: what it will be (the same facts, from its spec).
-    pb.infos[i] = run_info(planned_run(i, forked_spec(spec, n, settings), n=n, d=d, p=p), forked_at=epoch)
-    return ForkRequest(i, params, remaining, settings, epoch)
+    _, epoch = fork_point(pb, i)
+    left = info.epochs - epoch
+    if left * info.updates_per_epoch >= 1 - 1e-9:
+        return left
+    return max(info.epochs - (info.forked_at or 0.0), 1.0)
+
+
+def why_not_fork(pb: Playback, i: int) -> str:
+    """Why run ``i`` cannot be forked at the clock ("" when it can)."""
+    trace = pb.traces[i]
+    if not len(trace.history):
+        return "the engine has not started yet"
+    k, _ = fork_point(pb, i)
+    if not np.all(np.isfinite(trace.history.params[k - 1])):
+        return (f"{pb.infos[i].name} diverged at step {trace.diverged_step}: its point here is not finite; "
+                "fork it from an earlier point (r, then space to pause where you want it)")  # fmt: skip
+    return ""
+
+
+def begin_fork(pb: Playback, i: int, settings: ForkSettings) -> ForkRequest:
+    """What to ask the engine for: fork run ``i`` at its point at the clock with ``settings``."""
+    k, epoch = fork_point(pb, i)
+    return ForkRequest(i, k, settings, epoch)

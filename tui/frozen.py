@@ -1,18 +1,19 @@
 """A frozen app: every run trained before it starts, no timer and no worker (tests, snapshots).
 
 Measured seconds are replaced by a fixed cost model (:func:`frozen_cost`), so a frozen frame
-is the same on every machine; a fork is trained to its end on the spot (:func:`fork_now`).
+is the same on every machine; a fork is made in the app's own copy of the trained engine and
+trained to its end on the spot (:func:`fork_now`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from gdviz.data import Dataset
 from gdviz.engine import Engine, Run, warm_up
-from gdviz.history import HistoryChunk
 from gdviz.scenario import Scenario
 from gdviz.surface import Surface, compute_surface
 from gdviz.tui.fork import ForkRequest, fork_request
@@ -24,6 +25,16 @@ from gdviz.tui.worker import whole_history
 def frozen_cost(batch: int) -> float:
     """Seconds per update of batch ``batch`` in a frozen app: 2 µs plus 10 ns per sample."""
     return 2e-6 + 1e-8 * batch
+
+
+def frozen_seconds(run: Run, steps: np.ndarray) -> np.ndarray:
+    """Seconds after ``steps`` updates of ``run`` by :func:`frozen_cost`, each update at the
+    batch size its plan gives it (a batch schedule changes the cost per update)."""
+    seconds = np.zeros(len(steps))
+    for i, seg in enumerate(run.plan.segments):
+        span = np.clip(steps - seg.start_step, 0, run.plan.end_step(i) - seg.start_step)
+        seconds += span * frozen_cost(seg.facts.batch)
+    return seconds
 
 
 def precompute(
@@ -41,9 +52,8 @@ def precompute(
     elapsed = time.perf_counter() - t0
     if deterministic_seconds:
         for r in engine.runs:
-            cost = frozen_cost(r.batch)
-            r.history.seconds[:] = r.history.step * cost
-            r.seconds = r.step * cost
+            r.history.seconds[:] = frozen_seconds(r, r.history.step)
+            r.seconds = float(frozen_seconds(r, np.array([r.step]))[0])
     surface = compute_surface(engine, [r.history.params for r in engine.runs], exclude={
         r.index for r in engine.runs if r.diverged_step is not None}, version=1)  # fmt: skip
     return engine, surface, elapsed
@@ -58,30 +68,24 @@ def show_trained(pb: Playback, engine: Engine, clock: float | None) -> None:
     pb.playing = False
 
 
-def train_fork(
-    engine: Engine, request: ForkRequest, *, cost: Callable[[int], float] | None = None
-) -> tuple[Run, list[HistoryChunk]]:
+def train_fork(engine: Engine, request: ForkRequest, *, cost: Callable[[int], float] | None = None) -> Run:
     """Make the fork in ``engine`` and train it to its end now (a frozen app has no worker).
 
-    ``cost`` (seconds per update of a batch size) replaces the measured seconds, as a frozen
-    app does (:func:`frozen_cost`), so its drawings do not vary.
+    ``cost`` (seconds per update of a batch size) replaces the fork's own measured seconds,
+    as a frozen app does (:func:`frozen_cost`), so its drawings do not vary.
     """
     run = fork_request(engine, request)
-    chunks = []
     while not run.done:
-        chunk = engine.advance_run(run, 10_000)
-        run.history.append(chunk)
-        if cost is not None:
-            chunk = dataclasses.replace(chunk, seconds=chunk.step * cost(run.batch))
-        chunks.append(chunk)
-    return run, chunks
+        run.history.append(engine.advance_run(run, 10_000))
+    if cost is not None and run.origin is not None:
+        o, h = run.origin, run.history
+        own = slice(o.point + 1, len(h))
+        h.seconds[own] = o.seconds + (h.step[own] - o.step) * cost(run.batch)
+    return run
 
 
-def fork_now(pb: Playback, scenario: Scenario, dataset: Dataset, request: ForkRequest, *,
-             target: str = "cpu", fixed_cost: bool = True) -> None:
-    """Make the fork ``request`` asks for in a fresh engine and put its points into ``pb``."""
-    engine = Engine(scenario, dataset, target=target)
-    run, chunks = train_fork(engine, request, cost=frozen_cost if fixed_cost else None)
-    for chunk in chunks:
-        pb.traces[request.run].append(chunk)
-    pb.infos[request.run] = run_info(run, forked_at=request.forked_at)
+def fork_now(pb: Playback, engine: Engine, request: ForkRequest, *, fixed_cost: bool = True) -> int:
+    """Make the fork ``request`` asks for in ``engine`` (the frozen app's own), train it to its
+    end and add it to ``pb``; returns its index."""
+    run = train_fork(engine, request, cost=frozen_cost if fixed_cost else None)
+    return pb.add_run(run_info(run), whole_history(run, copy=True))

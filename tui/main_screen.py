@@ -14,9 +14,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from gdviz.tui.chart import LineChart
+from gdviz.tui.keybar import KeyBar
 from gdviz.tui.panels import RunColumn, StatsTable, StatusLine
 
 
@@ -31,9 +32,9 @@ class ScreenLayout:
 
 
 class MainScreen(Screen[None]):
-    """The run columns, the comparison chart, the stats table, the status line, the footer."""
+    """The run columns, the comparison chart, the stats table, the status line, the key bar."""
 
-    # Help and quit first: a footer too narrow for every key still shows how to learn them and leave.
+    # The key bar (gdviz.tui.keybar) shows every one of these, at any width.
     BINDINGS = [
         Binding("question_mark", "app.help", "help"),
         Binding("q", "app.quit", "quit"),
@@ -50,6 +51,7 @@ class MainScreen(Screen[None]):
         Binding("e", "app.export", "export"),
         Binding("s", "app.screenshot", "svg"),
         Binding("enter", "app.fork", "fork"),
+        Binding("i", "app.inspect", "inspect"),
         Binding("tab,right", "app.next_run", "next run", show=False),
         Binding("shift+tab,left", "app.prev_run", "previous run", show=False),
     ]
@@ -71,7 +73,7 @@ class MainScreen(Screen[None]):
             yield LineChart(id="comparison")
             yield StatsTable(id="stats")
         yield Static("", id="too-small")
-        yield Footer()
+        yield KeyBar(id="keys")
 
     @property
     def status(self) -> StatusLine:
@@ -92,6 +94,19 @@ class MainScreen(Screen[None]):
     @property
     def narrow(self) -> bool:
         return self.has_class("-narrow")
+
+    def set_runs(self, runs: int) -> None:
+        """A column per run: columns for new runs (forks) are added, those of dropped ones removed."""
+        have = self.columns
+        if len(have) == runs:
+            return
+        for col in have[runs:]:
+            col.remove()
+        box = self.query_one("#columns", Horizontal)
+        new = [RunColumn(i, id=f"run-{i}") for i in range(len(have), runs)]
+        if new:
+            box.mount(*new)
+        self.runs = runs
 
     def show_layout(self, layout: ScreenLayout) -> None:
         self.set_class(layout.too_small, "-too-small")

@@ -42,10 +42,9 @@ class EngineReady(EngineMessage):
 
 @dataclass
 class ChunksReady(EngineMessage):
-    """New points for some runs; ``forks`` is each run's fork count when they were computed."""
+    """New points for some runs."""
 
     chunks: list[HistoryChunk]
-    forks: tuple[int, ...]
 
 
 @dataclass
@@ -55,10 +54,19 @@ class SurfaceReady(EngineMessage):
 
 @dataclass
 class Forked(EngineMessage):
-    """A run was forked: its new figures (the points follow as chunks)."""
+    """A fork was made: a new run (``info.index``) with its points so far (its parent's up to
+    the fork point); its own points follow as chunks."""
+
+    info: RunInfo
+    first: HistoryChunk
+
+
+@dataclass
+class ForkRefused(EngineMessage):
+    """The engine could not make a fork of run ``run``: why."""
 
     run: int
-    info: RunInfo
+    reason: str
 
 
 @dataclass

@@ -19,7 +19,7 @@ KEYS = [
     ("space", "pause / resume"),
     (".", "one step: the selected run's next recorded point (pauses)"),
     ("+ / -", "faster / slower (0.1× … 100×)"),
-    ("r", "restart every run from the start (forks are dropped)"),
+    ("r", "restart every run from epoch 0; forks are dropped (a note names them)"),
     ("x", "comparison x axis: epochs → updates → seconds"),
     ("l", "log / linear loss axis"),
     ("v", "comparison: training ↔ validation loss (with data.validation)"),
@@ -28,7 +28,10 @@ KEYS = [
     ("e", "export the history (CSV and JSON, named after the scenario)"),
     ("s", "save an SVG screenshot"),
     ("tab / ← →", "select a run column (or click it); a seed ensemble is one column"),
-    ("enter", "fork the selected run (every seed of an ensemble): new learning rate, batch size or optimizer"),
+    ("enter", "fork the selected run at the clock: a new run beside it (⑂) with a new learning rate, "
+              "batch size, optimizer or epochs; a finished run too; an ensemble forks its median seed"),
+    ("i", "inspector: the selected run's last update explained (rows, gradients, optimizer step; an "
+          "ensemble's median seed); there . makes exactly one more update"),
     ("ctrl+p", "command palette: open another bundled scenario"),
     ("?", "this help"),
     ("q / ctrl+c", "quit"),
@@ -56,8 +59,9 @@ ENSEMBLES = (
     "chart draw the median over the seeds with a stippled 10–90% band; the table gives each "
     "figure as median [10th–90th percentile], a target some seeds have not reached as >epochs "
     "with how many have (6/8), diverged seeds as ✖. Selecting an ensemble selects its median "
-    "seed for the status line's model and for . (step); enter forks every seed with the same "
-    "settings, each from its own point; e exports every seed as its own run."
+    "seed for the status line's model, for . (step) and for i (the inspector); enter forks the "
+    "median seed, from its point at the clock, into a new column of its own (one run, ⑂); e "
+    "exports every seed as its own run."
 )
 
 
@@ -118,27 +122,33 @@ class ErrorScreen(Screen[bool]):
 
 
 class ForkScreen(ModalScreen[ForkSettings | None]):
-    """Change a run's learning rate, batch size or optimizer; it continues from where it is."""
+    """A new run from where a run is, beside it: learning rate, batch size, optimizer, epochs."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, info: RunInfo, n: int, epoch: float) -> None:
+    def __init__(self, info: RunInfo, n: int, epoch: float, epochs: float = 1.0, of: str = "") -> None:
         super().__init__()
         self.info = info
+        self.of = of  # an ensemble's label when ``info`` is its median seed
         self.n = n
         self.epoch = epoch
+        self.epochs = epochs  # the epochs field's default
 
     def compose(self) -> ComposeResult:
         info = self.info
         with Vertical(id="fork"):
-            yield Static(Text.assemble(("Fork ", "bold"), (printable(info.name), "bold"),
-                                       f" from epoch {self.epoch:.3g}: the run continues from its current point."))
+            of = f", the median seed of {printable(self.of)}," if self.of else ""
+            yield Static(Text.assemble(("Fork ", "bold"), (printable(info.name), "bold"), of,
+                                       f" at epoch {self.epoch:.3g}: a new run starts from its point there, "
+                                       "beside it (the run itself goes on)."))
             yield Label("learning rate")
             yield Input(f"{info.learning_rate:g}", id="lr")
             yield Label(f"batch size (1 … {self.n}; {self.n} is the full batch)")
             yield Input(str(info.batch), id="batch", type="integer")
             yield Label("optimizer")
             yield Select([(o, o) for o in OPTIMIZER_CHOICES], value=info.optimizer, allow_blank=False, id="optimizer")
+            yield Label("epochs to train (from the fork point)")
+            yield Input(f"{self.epochs:.4g}", id="epochs")
             yield Static("", id="fork-error")
             with Horizontal(id="fork-buttons"):
                 yield Button("Fork", variant="primary", id="fork-ok")
@@ -161,7 +171,13 @@ class ForkScreen(ModalScreen[ForkSettings | None]):
         if not 1 <= batch <= self.n:
             return f"batch size: expected 1 … {self.n}, got {batch}"
         opt = self.query_one("#optimizer", Select).value
-        return ForkSettings(lr, batch, str(opt))
+        try:
+            epochs = float(self.query_one("#epochs", Input).value)
+        except ValueError:
+            return "epochs: expected a number, e.g. 5"
+        if not 0 < epochs <= 100_000:
+            return "epochs: expected a positive number up to 100 000"
+        return ForkSettings(lr, batch, str(opt), epochs)
 
     def _submit(self) -> None:
         result = self._settings()

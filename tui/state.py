@@ -31,37 +31,18 @@ SLOW_START_SECONDS = 1.0
 
 @dataclass
 class RunTrace:
-    """The points received so far for one run (``offset_*`` shift a forked run's counters)."""
+    """The points received so far for one run (a fork's begin with its parent's, up to the fork point)."""
 
     p: int
     history: History = field(init=False)
     done: bool = False
     diverged_step: int | None = None
-    offset_step: int = 0
-    offset_epoch: float = 0.0
-    offset_seconds: float = 0.0
     version: int = 0  # bumped on every change, so widgets know when to redraw
-    forks: int = 0  # times forked: chunks computed before the last fork are dropped
 
     def __post_init__(self) -> None:
         self.history = History(self.p)
 
     def append(self, chunk: HistoryChunk) -> None:
-        if len(chunk.step) and (self.offset_step or self.offset_epoch or self.offset_seconds):
-            chunk = HistoryChunk(
-                run=chunk.run,
-                step=chunk.step + self.offset_step,
-                epoch=chunk.epoch + self.offset_epoch,
-                seconds=chunk.seconds + self.offset_seconds,
-                loss=chunk.loss,
-                full_loss=chunk.full_loss,
-                noise=chunk.noise,
-                params=chunk.params,
-                done=chunk.done,
-                diverged_step=None if chunk.diverged_step is None else chunk.diverged_step + self.offset_step,
-                b_simple=chunk.b_simple,
-                val_loss=chunk.val_loss,
-            )
         self.history.append(chunk)
         self.done = chunk.done
         self.diverged_step = chunk.diverged_step
@@ -78,20 +59,6 @@ class RunTrace:
         if not len(h):
             return 0
         return max(1, int(np.searchsorted(h.epoch, epoch + 1e-12, side="right")))
-
-    def truncate(self, n: int) -> None:
-        self.history.truncate(n)
-        self.done = False
-        self.diverged_step = None
-        self.version += 1
-
-    def fork_at(self, k: int) -> None:
-        """Keep the first ``k`` points; the fork's points continue from the ``k``-th."""
-        h = self.history
-        step, epoch, seconds = int(h.step[k - 1]), float(h.epoch[k - 1]), float(h.seconds[k - 1])
-        self.truncate(k)
-        self.offset_step, self.offset_epoch, self.offset_seconds = step, epoch, seconds
-        self.forks += 1
 
 
 class Playback:
@@ -113,6 +80,34 @@ class Playback:
     def column_of(self, run: int) -> int:
         """The column that shows run ``run``."""
         return self._column_of[run]
+
+    # --- runs -----------------------------------------------------------------------------
+    def add_run(self, info: RunInfo, first: HistoryChunk) -> int:
+        """Add a run (a fork) whose points so far are ``first``, in a lone column of its own
+        after the others (a fork of an ensemble is one run: its median seed's); returns its index."""
+        trace = RunTrace(self.p)
+        trace.append(first)
+        self.infos.append(info)
+        self.traces.append(trace)
+        i = len(self.traces) - 1
+        self.columns = (*self.columns, Column(info.name, (i,)))
+        self._column_of[i] = len(self.columns) - 1
+        return i
+
+    def drop_forks(self) -> list[str]:
+        """Remove every fork (runs that are not the scenario's) and its column; returns their names."""
+        names = [info.name for info in self.infos if info.parent is not None]
+        keep = [i for i, info in enumerate(self.infos) if info.parent is None]
+        new = {old: j for j, old in enumerate(keep)}
+        self.infos = [self.infos[i] for i in keep]
+        self.traces = [self.traces[i] for i in keep]
+        self.columns = tuple(
+            Column(col.name, tuple(new[i] for i in col.runs), col.seeds, col.note)
+            for col in self.columns
+            if all(i in new for i in col.runs)
+        )
+        self._column_of = {i: c for c, col in enumerate(self.columns) for i in col.runs}
+        return names
 
     # --- clock ----------------------------------------------------------------------------
     @property

@@ -18,16 +18,19 @@ if TYPE_CHECKING:
 
 
 def run_app(
-    scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu", export_dir: Path | str | None = None
+    scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu", export_dir: Path | str | None = None,
+    notice: str = "",
 ) -> int:
     """Run the app in the terminal; returns the exit code (the terminal is restored on every exit).
-    ``export_dir``: where exports and screenshots go (created when first written; default: here)."""
+    ``export_dir``: where exports and screenshots go (created when first written; default: here);
+    ``notice``: a note shown as the app starts."""
     import asyncio
     import sys
 
     from gdviz.tui.app import make_app
 
     app = make_app(scenario, dataset, fps=fps, target=target, export_dir=export_dir)
+    app.notice = notice
     # Our own loop, closed without waiting for the worker threads (asyncio.run would wait, with
     # the terminal already restored and nothing said): a stopped engine thread that is inside a
     # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.

@@ -16,17 +16,15 @@ import numpy as np
 
 from gdviz.history import History
 from gdviz.models import Model
-from gdviz.report import format_bytes, format_number, format_seconds
-from gdviz.runs import measured
 from gdviz.surface import Surface
 from gdviz.target import is_fallback
-from gdviz.ensembles import spread
 from gdviz.tui.bands import Band
-from gdviz.tui.chart import ChartSpec, Series, y_range_of
-from gdviz.tui.colors import PATTERN_GLYPHS, RunLook, run_looks
-from gdviz.tui.ensembles import Column, curves_of, median_member, spread_cell
+from gdviz.tui.chart import ChartSpec, Mark, Series, y_range_of
+from gdviz.tui.colors import FORK_MARK, PATTERN_GLYPHS, RunLook, run_looks
+from gdviz.tui.ensembles import curves_of, median_member
 from gdviz.tui.main_screen import ScreenLayout
-from gdviz.tui.panels import RunColumnView, StatsView, StatusView
+from gdviz.tui.panels import RunColumnView, StatusView
+from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import Playback, RunTrace, format_speed
 from gdviz.tui.surface_view import PathSpec, SurfaceFrame
 
@@ -74,8 +72,43 @@ class Projections:
 
 
 def looks(pb: Playback) -> tuple[RunLook, ...]:
-    """Each column's colour, marker and line style, from its (first) run's method (:func:`run_looks`)."""
-    return run_looks([pb.infos[col.runs[0]].method for col in pb.columns])
+    """Each column's colour, marker and line style, from its (first) run's method; a fork's
+    (a lone column) from its parent's column (:func:`run_looks`)."""
+    firsts = [pb.infos[col.runs[0]] for col in pb.columns]
+    parents = [None if info.parent is None else pb.column_of(info.parent) for info in firsts]
+    return run_looks([info.method for info in firsts], parents)
+
+
+def fork_marks(pb: Playback, i: int, x_axis: str = "epochs") -> tuple[Mark, ...]:
+    """⑂ on run ``i``'s full-loss line where each fork shown so far leaves it (``x_axis``: the
+    chart's), and at its own fork point if it is a fork; each in the fork's colour."""
+    return marks_of_forks(pb, lambda j, info: j == i or info.parent == i, x_axis)
+
+
+def marks_of_forks(pb: Playback, which: Any, x_axis: str = "epochs") -> tuple[Mark, ...]:
+    """⑂ at the fork point of each fork ``j`` shown so far for which ``which(j, info)`` holds."""
+    lk = looks(pb)
+    out = []
+    for j, info in enumerate(pb.infos):
+        if info.parent is None or not which(j, info):
+            continue
+        trace = pb.traces[j]
+        if trace.cursor(pb.clock) <= info.start or info.start >= len(trace.history):
+            continue
+        h, k = trace.history, info.start
+        x = {"epochs": h.epoch, "updates": h.step, "seconds": h.seconds}[x_axis][k]
+        out.append(Mark(float(x), float(h.full_loss[k]), FORK_MARK, lk[pb.column_of(j)].color))
+    return tuple(out)
+
+
+def in_force(pb: Playback, i: int) -> RunInfo:
+    """Run ``i``'s figures with the batch size in force at the playback clock (a batch
+    schedule's; the run's last received epoch when the clock is past it)."""
+    info = pb.infos[i]
+    if not info.schedule:
+        return info
+    h = pb.traces[i].history
+    return info.at(min(pb.clock, float(h.epoch[-1])) if len(h) else 0.0)
 
 
 def representative(pb: Playback, c: int) -> int:
@@ -91,10 +124,9 @@ def column_view(pb: Playback, c: int, opts: ViewOptions, surface: Surface | None
     :func:`gdviz.tui.ensemble_view.ensemble_column_view`); ``xy`` is its path in ``surface``'s plane."""
     col = pb.columns[c]
     i = col.runs[0]
-    trace, info = pb.traces[i], pb.infos[i]
+    trace, info = pb.traces[i], in_force(pb, i)
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
-    fork = f" · forked @ep {info.forked_at:.3g}" if info.forked_at is not None else ""
     subtitle = f"diverged at step {div}" if div is not None else f"{info.method} · {info.updates_per_epoch} updates/epoch"
     short_subtitles: tuple[str, ...] = ()
     if col.seeds > 1 and div is None:  # seeds that cannot differ: one run, which says why
@@ -110,17 +142,19 @@ def column_view(pb: Playback, c: int, opts: ViewOptions, surface: Surface | None
         message = opts.phase
     look = looks(pb)[c]
     path = None
-    if xy is not None and k > 0:
-        path = PathSpec(xy[:k], look.color, look.marker, key=(k, trace.version if k >= len(trace.history) else trace.forks))
-    lr = f"lr {info.learning_rate:g}"
+    if xy is not None and k > info.start:  # a fork's path starts at its fork point
+        path = PathSpec(xy[info.start : k], look.color, look.marker,
+                        key=(k, trace.version if k >= len(trace.history) else 0))  # fmt: skip
+    lr, B = f"lr {info.learning_rate:g}", f"B={info.batch_label}"
     name = f"{info.name} ({col.seeds} seeds: 1 run)" if col.seeds > 1 else info.name
-    shorter = (f"{name} · B={info.batch} · {info.optimizer} {lr}", f"{name} · B={info.batch} · {lr}",
+    # Narrow columns keep the batch in force before the learning rate: it is what the app is about.
+    shorter = (f"{name} · {B} · {info.optimizer} {lr}", f"{name} · {B} · {lr}", f"{name} · {B}",
                f"{name} · {lr}", name)  # fmt: skip
     if col.seeds > 1:
         shorter = (*shorter, info.name)
     return RunColumnView(
-        title=f"{look.marker} {info.title if col.seeds == 1 else f'{name} · B={info.batch} · {info.optimizer} · {lr}'}{fork}",
-        short_titles=tuple(f"{look.marker} {s}{fork}" for s in shorter),
+        title=f"{look.marker} {info.title if col.seeds == 1 else f'{name} · {B} · {info.optimizer} · {lr}'}",
+        short_titles=tuple(f"{look.marker} {s}" for s in shorter),
         short_captions=short_captions(surface, pb.p),
         subtitle=subtitle,
         short_subtitles=short_subtitles,
@@ -160,11 +194,13 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     trace = pb.traces[i]
     h = trace.history
     k = trace.cursor(pb.clock)
+    a = min(pb.infos[i].start, k)  # a fork's curve starts at its fork point
     div = pb.diverged_shown(i)
     color = looks(pb)[pb.column_of(i)].color
     # A diverged run's curve is drawn up to its last finite point, which is marked ✖.
-    full = Series(h.epoch[:k], h.full_loss[:k], color, label="full loss", end_mark="✖" if div is not None else "")
-    mini = Series(h.epoch[:k], h.loss[:k], color, faint=True, label="minibatch loss")
+    full = Series(h.epoch[a:k], h.full_loss[a:k], color, label="full loss", end_mark="✖" if div is not None else "")
+    b = a + (pb.infos[i].parent is not None)  # a fork's first point is its parent's (and its minibatch loss)
+    mini = Series(h.epoch[b:k], h.loss[b:k], color, faint=True, label="minibatch loss")
     # The y range covers the whole received history, so the axis does not move as the clock does.
     whole = [Series(h.epoch, h.full_loss, (0, 0, 0))]
     scale = "log" if opts.log_y else "linear"
@@ -174,7 +210,7 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     if held:
         whole.append(Series(h.epoch, h.val_loss, (0, 0, 0)))
     shorter: tuple[str, ...] = ()
-    if pb.infos[i].updates_per_epoch == 1:
+    if pb.infos[i].updates_per_epoch == 1 and not pb.infos[i].schedule:
         # Full batch: its minibatch loss is the full loss before each update, the same curve one
         # point behind, so it is not drawn twice.
         series = [full, *val]
@@ -200,8 +236,9 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
         x_label="epochs",
         title=title,
         short_titles=shorter if div is None else (),
-        key=(k, trace.forks, trace.version if k >= len(h) else 0),
+        key=(k, trace.version if k >= len(h) else 0),
         no_color=opts.plain,
+        marks=fork_marks(pb, i),
     )
 
 
@@ -240,8 +277,9 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
             h, k = pb.traces[col.runs[0]].history, cursors[col.runs[0]]
             x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
             y = getattr(h, quantity)
+        a = 0 if col.ensemble else min(pb.infos[col.runs[0]].start, k)  # a fork's line starts at its fork point
         pattern = lk[c].pattern if opts.plain else "solid"
-        series.append(Series(x[:k], y[:k], lk[c].color, pattern=pattern, end_mark=lk[c].marker))
+        series.append(Series(x[a:k], y[a:k], lk[c].color, pattern=pattern, end_mark=lk[c].marker))
         everything.append(Series(x, y, (0, 0, 0)))
         if len(y) and np.isfinite(y[0]):
             starts.append(float(y[0]))
@@ -253,7 +291,7 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
     if opts.x_axis == "epochs":
         xr = (0.0, max(pb.max_epochs, 1e-9))
     elif opts.x_axis == "updates":
-        top = max((info.updates_per_epoch * info.epochs for info in pb.infos), default=1)
+        top = max((info.last_step for info in pb.infos), default=1)
         xr = (0.0, float(np.log10(top + 1.0)))
     else:
         secs = [float(t.history.seconds[k - 1]) for t, k in zip(pb.traces, cursors) if k > 0]
@@ -282,9 +320,10 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         x_label=axis_name,
         title=f"{what}{spread_words}{hint}   {legend}",
         short_titles=(f"{what}{spread_words}   {legend}", f"{what}   {legend}", legend),
-        key=(tuple(cursors), tuple(t.forks for t in pb.traces), versions, quantity),
+        key=(tuple(cursors), versions, quantity),
         no_color=opts.plain,
         bands=tuple(bands),
+        marks=() if opts.b_simple else marks_of_forks(pb, lambda j, info: True, opts.x_axis),
     )
 
 
@@ -297,93 +336,6 @@ def _nice_ceiling(v: float) -> float:
         if m * mag >= v:
             return m * mag
     return 10 * mag
-
-
-# --- the stats table -----------------------------------------------------------------------------
-def stats_view(pb: Playback) -> StatsView:
-    """The stats table at the playback clock (the headless table's columns), a row per column.
-
-    The fixed figures are the runs' facts (:mod:`gdviz.tui.runinfo`); the measured ones come
-    from :func:`gdviz.runs.measured` at the clock, as the headless table's at a run's end. A
-    seed ensemble's row gives each figure over its seeds (:func:`_ensemble_row`).
-    """
-    rows = [_ensemble_row(pb, col) if col.ensemble else _run_row(pb, col) for col in pb.columns]
-    return StatsView(tuple(rows), looks(pb))
-
-
-def _fixed(pb: Playback, col: Column) -> tuple[str, ...]:
-    info = pb.infos[col.runs[0]]
-    name = col.label if col.ensemble or col.seeds > 1 else info.name
-    return (name, info.method, str(info.batch), str(info.updates_per_epoch),
-            format_bytes(info.memory_per_step) if info.memory_per_step else "–")  # fmt: skip
-
-
-def _ended(pb: Playback, i: int) -> bool:
-    """The clock is at run ``i``'s end."""
-    trace = pb.traces[i]
-    return trace.done and pb.clock >= trace.last_epoch - 1e-12
-
-
-def _run_row(pb: Playback, col: Column) -> tuple[str, ...]:
-    i = col.runs[0]
-    info, trace = pb.infos[i], pb.traces[i]
-    k = trace.cursor(pb.clock)
-    if k == 0:
-        return (*_fixed(pb, col), "–", "–", "–", "–", "–", "–", "–")
-    m = measured(trace.history, k, info.target_loss)
-    if info.target_loss is None:
-        to_target = "no target"
-    elif m.epochs_to_target is not None:
-        to_target = f"{m.epochs_to_target:.3g}"
-    else:
-        to_target = "not reached" if _ended(pb, i) else "not yet"
-    div = pb.diverged_shown(i)
-    return (
-        *_fixed(pb, col),
-        f"{m.epochs:.2f}",
-        format_seconds(m.seconds_per_epoch) if m.epochs > 0 else "–",
-        format_number(m.full_loss),
-        to_target,
-        format_number(m.gradient_noise, 3),
-        format_number(m.b_simple, 3),
-        f"at step {div}" if div is not None else "no",
-    )  # fmt: skip
-
-
-def _ensemble_row(pb: Playback, col: Column) -> tuple[str, ...]:
-    """An ensemble's figures over its seeds at the clock: full loss and epochs to target as
-    ``median [p10–p90]`` (:func:`gdviz.ensembles.spread`), the others as their median."""
-    info = pb.infos[col.runs[0]]
-    ms = [measured(pb.traces[i].history, k, pb.infos[i].target_loss)
-          for i in col.runs if (k := pb.traces[i].cursor(pb.clock)) > 0]  # fmt: skip
-    if not ms:
-        return (*_fixed(pb, col), "–", "–", "–", "–", "–", "–", "–")
-    epochs = spread([m.epochs for m in ms]).median
-
-    def median(values: list[float]) -> float:
-        finite = [v for v in values if math.isfinite(v)]
-        return spread(finite).median if finite else math.nan
-
-    if info.target_loss is None:
-        to_target = "no target"
-    else:
-        sp = spread([m.epochs_to_target for m in ms])
-        ended = all(_ended(pb, i) for i in col.runs)
-        if sp.reached == 0:
-            to_target = "not reached" if ended else "not yet"
-        else:  # seeds not there yet: later than the clock (or than their end)
-            to_target = spread_cell(sp, "{:.3g}".format, f">{epochs:.3g}")
-    diverged = sum(pb.diverged_shown(i) is not None for i in col.runs)
-    return (
-        *_fixed(pb, col),
-        f"{epochs:.2f}",
-        format_seconds(median([m.seconds_per_epoch for m in ms])) if epochs > 0 else "–",
-        spread_cell(spread([m.full_loss for m in ms]), "{:.3g}".format, "✖", count=False),
-        to_target,
-        format_number(median([m.gradient_noise for m in ms]), 3),
-        format_number(median([m.b_simple for m in ms]), 3),
-        f"{diverged}/{len(col.runs)} seeds" if diverged else "no",
-    )  # fmt: skip
 
 
 # --- the status line -----------------------------------------------------------------------------

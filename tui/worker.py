@@ -2,8 +2,9 @@
 
 It never touches widgets. It keeps a little ahead of the playback clock (so the UI always
 has points to show, without training to the end while the user watches epoch 2), executes
-fork requests between chunks, and recomputes the loss surface when the paths leave it (or,
-for a plane chosen from the trajectories, when they have grown).
+fork requests between chunks (a fork is a new run, posted whole with ``Forked``), and
+recomputes the loss surface when the paths leave it (or, for a plane chosen from the
+trajectories, when they have grown).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from textual.message import Message
 from gdviz.history import HistoryChunk
 from gdviz.surface import Surface, compute_surface
 from gdviz.tui.fork import ForkRequest, fork_request
-from gdviz.tui.messages import ChunksReady, EngineReady, Forked, Phase, SurfaceReady, TargetChanged
+from gdviz.tui.messages import ChunksReady, EngineReady, Forked, ForkRefused, Phase, SurfaceReady, TargetChanged
 from gdviz.tui.runinfo import run_info
 
 if TYPE_CHECKING:
@@ -76,7 +77,6 @@ class EngineDriver:
         self.finished = threading.Event()
         self.requests: queue.Queue[ForkRequest] = queue.Queue()
         self.engine: Engine | None = None
-        self.forks: list[int] = []
         self.surface: Surface | None = None
         self._replans = 0
         self._next_replan = 0
@@ -99,7 +99,6 @@ class EngineDriver:
         post(Phase(gen, "Building the engine…" if self.target == "cpu" else "Building the engine (looking for a GPU)…"))
         engine = Engine(self.scenario, self.dataset, target=self.target)
         self.engine = engine
-        self.forks = [0] * len(engine.runs)
         infos = [run_info(r) for r in engine.runs]
         initial = [whole_history(r, copy=True) for r in engine.runs]
         where = (engine.target, engine.target_note)
@@ -112,7 +111,7 @@ class EngineDriver:
                 self._maybe_replan(post, final=True)
                 self.stop.wait(0.05)
                 continue
-            if min(r.epochs_done for r in unfinished) > self.pacer.horizon:
+            if min(r.epoch_now for r in unfinished) > self.pacer.horizon:
                 self.stop.wait(0.01)
                 continue
             chunks = [c for c in engine.advance() if len(c.step) or c.done]
@@ -120,7 +119,7 @@ class EngineDriver:
                 where = (engine.target, engine.target_note)
                 post(TargetChanged(gen, engine.target, target_label(engine), engine.target_note))
             if chunks:
-                post(ChunksReady(gen, chunks, tuple(self.forks)))
+                post(ChunksReady(gen, chunks))
             self._maybe_replan(post)
 
     # --- forks ---------------------------------------------------------------------------------
@@ -132,9 +131,12 @@ class EngineDriver:
                 return
             engine = self.engine
             assert engine is not None
-            run = fork_request(engine, req)
-            self.forks[req.run] += 1
-            post(Forked(self.generation, req.run, run_info(run, forked_at=req.forked_at)))
+            try:
+                run = fork_request(engine, req)
+            except ValueError as exc:  # the form and the app check first; a last word, not a crash
+                post(ForkRefused(self.generation, req.run, str(exc)))
+                continue
+            post(Forked(self.generation, run_info(run), whole_history(run, copy=True)))
 
     # --- the surface -----------------------------------------------------------------------------
     def _trajectories(self) -> list[np.ndarray]:

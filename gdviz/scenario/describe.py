@@ -17,6 +17,8 @@ from gdviz.scenario.spec import Scenario
 
 
 def _jsonable(value: Any) -> Any:
+    if hasattr(value, "as_written"):  # a batch schedule
+        return value.as_written()
     if isinstance(value, tuple | list):
         return [_jsonable(v) for v in value]
     if isinstance(value, Path):

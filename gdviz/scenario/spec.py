@@ -16,6 +16,7 @@ from typing import Any
 
 from gdviz import runfacts
 from gdviz.codes import ACTIVATIONS, DTYPES, LOSSES, MAX_HIDDEN_LAYERS, MODELS, OPTIMIZERS, SCHEDULES, SOURCES
+from gdviz.scenario.batching import BatchSchedule, _BatchScheduleCheck
 from gdviz.scenario.fields import (
     _Bool,
     _BatchSize,
@@ -45,6 +46,7 @@ VALIDATION_ROWS = ("random", "last")
 MAX_VALIDATION = 0.9
 #: Rows each side of a validation split must keep.
 MIN_SPLIT_ROWS = 2
+MAX_ACCUMULATE = 100_000
 
 """Largest n * d a generated dataset may have (400 MB of float64)."""
 
@@ -225,6 +227,12 @@ class TrainSpec:
     eta_min: float = _key(_Float(0.0), 0.0, applies=("schedule", ("cosine",)))
     shuffle: bool = _key(_Bool(), True, doc="a fresh sample order every epoch")
     drop_last: bool = _key(_Bool(), False, doc="skip the last, smaller batch of an epoch")
+    batch_schedule: BatchSchedule | None = _key(
+        _BatchScheduleCheck(MAX_VALUES, MAX_EPOCHS), None,
+        doc="batch size changes at epoch boundaries: a step rule or [epoch, batch] pairs",
+    )
+    accumulate: int = _key(_Int(1, MAX_ACCUMULATE), 1,
+                           doc="micro-batches whose gradients one optimizer step sums (as PyTorch's loop)")
     target_loss: float | None = _key(_Float(0.0, lo_open=True), None, doc="loss to reach; epochs to it are measured")
     seeds: int = _key(_Int(1, MAX_ENSEMBLE), 1, doc="a seed ensemble: copies of the run shuffled with seeds "
                       "seed, seed + 1, ..., shown as one (median, 10-90% band, spread)")
@@ -254,8 +262,9 @@ class RunSpec:
         return runfacts.method_name(self.effective_batch(n), n)
 
     def updates_per_epoch(self, n: int) -> int:
-        """``ceil(n / B)``, or ``floor(n / B)`` with ``drop_last``."""
-        return runfacts.updates_per_epoch(n, self.effective_batch(n), self.train.drop_last)
+        """``ceil(n / B)``, or ``floor(n / B)`` with ``drop_last``; over ``accumulate`` (rounded up).
+        With a batch schedule: at the starting batch."""
+        return runfacts.updates_per_epoch(n, self.effective_batch(n), self.train.drop_last, self.train.accumulate)
 
 
 @dataclass(frozen=True)

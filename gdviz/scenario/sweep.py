@@ -170,6 +170,11 @@ def validate_sweep(raw: Mapping[str, Any], data: Mapping[str, Any] | None, top_s
     base = _resolve(train_schema, train_given, {}, skip=set(train_table) - set(train_given))
     if any(train_schema[k].default is _REQUIRED and k not in base for k in train_schema):
         return None  # a [train] problem already reported
+    for key, neutral, why in (("accumulate", 1, "one optimizer step per batch"),
+                              ("batch_schedule", None, "one batch size from start to end")):
+        if base.get(key, neutral) not in (neutral, ()):
+            problems.add(f"train.{key}", f"not with [sweep]: each cell of a sweep trains {why}; "
+                         "remove it from [train] (set it per run instead)")
     target = given.get("target_loss", base.get("target_loss"))
     if target is None and "target_loss" not in table:
         problems.add("sweep.target_loss", "missing; a sweep measures the steps to a target loss: set target_loss "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gdviz.codes import mlp_n_params
+from gdviz.scenario.batching import batching_problems
 from gdviz.scenario.fields import _Bad, _one_of, _quoted, _schema, _show
 from gdviz.scenario.problems import (
     _applies,
@@ -181,12 +182,36 @@ def _layout(r: Mapping[str, Any]) -> str:
     return "[w_1, ..., w_d, b]" if r.get("fit_intercept") else "[w_1, ..., w_d] (fit_intercept = false)"
 
 
-def _derive_name(batch_size: int | None) -> str:
-    if batch_size is None:
-        return "full-batch"
-    if batch_size == 1:
-        return "stochastic"
-    return f"mini-batch {batch_size}"
+def _derive_name(batch_size: int | None, t: Mapping[str, Any] | None = None) -> str:
+    t = t or {}
+    if t.get("accumulate", 1) > 1:
+        base = f"batch {'full' if batch_size is None else batch_size}×{t['accumulate']}"
+    elif batch_size is None:
+        base = "full-batch"
+    elif batch_size == 1:
+        base = "stochastic"
+    else:
+        base = f"mini-batch {batch_size}"
+    return f"{base} scheduled" if t.get("batch_schedule") is not None else base
+
+
+def _starting_batch(prefix: str, B: Any, has_batch: bool, t: Mapping[str, Any], given: Mapping[str, Any],
+                    problems: _Problems) -> Any:
+    """The run's starting batch: its ``batch_size``, or the epoch-0 entry of its batch schedule
+    list (then ``batch_size`` may be left out; both given must agree). "missing" when neither."""
+    schedule = t.get("batch_schedule")
+    start = schedule.start if schedule is not None else "none"
+    where = f"{prefix}.batch_schedule" if "batch_schedule" in given else "train.batch_schedule"
+    if start == "none":
+        if not has_batch:
+            problems.add(f"{prefix}.batch_size", 'missing; expected "full" or an integer >= 1')
+        return B
+    if B != "missing" and B != start:
+        problems.add(where, f"starts at epoch 0 with batch {_show('full' if start is None else start)}, but "
+                     f"{prefix}.batch_size = {_show('full' if B is None else B)}; give the starting batch once "
+                     "(leave batch_size out, or start the list at the first change)")
+        return B
+    return start
 
 
 def _validate_runs(
@@ -218,8 +243,6 @@ def _validate_runs(
         prefix = f"runs[{i}]"
         given = _check_keys(run_table, _RUN_KEYS, prefix, problems)
         run_givens.append(given)
-        if "batch_size" not in run_table:
-            problems.add(f"{prefix}.batch_size", 'missing; expected "full" or an integer >= 1')
         merged = {k: v for k, v in train_given.items()}
         merged.update({k: v for k, v in given.items() if k in train_schema})
         bad_here = (set(run_table) - set(given)) | {k for k in train_bad if k not in run_table}
@@ -230,7 +253,12 @@ def _validate_runs(
             continue
         t = _resolve(train_schema, merged, {}, skip=bad_here)
         B = given.get("batch_size", "missing") if "batch_size" in run_table else "missing"
-        if B != "missing" and B is not None and n is not None and B > n:
+        listed = isinstance(run_table.get("batch_schedule", train_table.get("batch_schedule")), list)
+        if "batch_schedule" in bad_here and listed:
+            pass  # a list may give the starting batch: its problem is reported, not a missing batch_size
+        else:
+            B = _starting_batch(prefix, B, "batch_size" in run_table, t, given, problems)
+        if "batch_size" in given and B is not None and n is not None and B > n:
             problems.add(
                 f"{prefix}.batch_size",
                 f'got {B}, but {rows_words}; expected "full" or an integer from 1 to {n}',
@@ -242,6 +270,10 @@ def _validate_runs(
             "train": t,
         }
         resolved.append(run)
+        if B != "missing" and "epochs" in t and "accumulate" in t and "batch_schedule" in t:
+            for key, text in batching_problems(t["batch_schedule"], B, t["accumulate"], bool(t.get("drop_last")),
+                                               t["epochs"], n):
+                problems.add(f"{prefix}.{key}" if key in given else f"train.{key}", text)
         # Options given in this run that its optimizer or schedule would ignore.
         for key, value in given.items():
             spec = train_schema.get(key)
@@ -308,10 +340,10 @@ def _validate_runs(
     pending = [r for r in resolved if r is not None and r["name"] is None and r["batch_size"] != "missing"]
     base_count: dict[str, int] = {}
     for r in pending:
-        base = _derive_name(r["batch_size"])
+        base = _derive_name(r["batch_size"], r["train"])
         base_count[base] = base_count.get(base, 0) + 1
     for r in pending:
-        base = _derive_name(r["batch_size"])
+        base = _derive_name(r["batch_size"], r["train"])
         t = r["train"]
         name = base
         if base_count[base] > 1 or base in taken:
@@ -399,7 +431,8 @@ def _build(resolved: Mapping[str, Any], name: str, source_path: Path | None) -> 
 
 
 def check_against_data(scenario: Scenario, n: int, d: int, n_rows: int | None = None) -> None:
-    """Check what depends on the loaded data: batch sizes <= n and ``init`` of length d + b.
+    """Check what depends on the loaded data: batch sizes <= n (a batch schedule's too), ``accumulate``
+    within an epoch's micro-batches, the sweep's batch sizes, and ``init`` of length d + b.
 
     ``n`` is the rows the runs train on; ``n_rows`` all the rows read, when ``[data]
     validation`` held some out (for messages).
@@ -420,6 +453,11 @@ def check_against_data(scenario: Scenario, n: int, d: int, n_rows: int | None = 
                 f"runs[{i}].batch_size",
                 f'got {run.batch_size}, but {words}; expected "full" or an integer from 1 to {n}',
             )
+        else:
+            t = run.train
+            for key, text in batching_problems(t.batch_schedule, run.batch_size, t.accumulate, t.drop_last,
+                                               t.epochs, n):
+                problems.add(f"runs[{i}].{key}", text)
     if scenario.sweep is not None:
         too_big = [b for b in scenario.sweep.batch_sizes if b is not None and b > n]
         if too_big:

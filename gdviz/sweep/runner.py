@@ -129,6 +129,7 @@ class SweepRunner:
         self.updates = 0  # updates the kernels did
         self._threads = _threads()
         self._pool = None
+        self._pair_steps: dict[tuple[int, int], int] = {}  # steps an ended seed took, by (batch, lr)
         for r in range(self.slots):
             self._fill(r)
 
@@ -180,11 +181,37 @@ class SweepRunner:
         return len(self.results)
 
     def eta(self) -> float | None:
-        """Seconds left, from the rounds so far (None before any cell has ended)."""
-        finished = len(self.results)
-        if finished == 0:
+        """Seconds left, from the share of the sweep's work done so far (None at the start).
+
+        A cell's work is its steps times ``B + 8`` (rows visited, plus a per-update cost).
+        A cell still to train is expected to take the steps its (batch size, learning rate)
+        took with an earlier seed (cells run seed-major, so after the first pass every pair
+        has one), else the median its batch size took so far, else its whole budget of
+        ``max_epochs``. The wall time so far, scaled by the work left over the work done,
+        is the estimate: slow cells (small learning rates that never reach the target) end
+        last, so a count of cells done would promise far too little time.
+        """
+        by_batch: dict[int, list[int]] = {}
+        for (i, _), steps in self._pair_steps.items():
+            by_batch.setdefault(i, []).append(steps)
+
+        def expected(c: Cell) -> float:
+            seen = by_batch.get(c.b_index)
+            guess = float(np.median(seen)) if seen else c.updates_per_epoch * self.spec.max_epochs
+            return self._pair_steps.get(self._key(c), guess) * (c.batch + 8)
+
+        st = self.state
+        done = sum(r.steps * (r.cell.batch + 8) for r in self.results if r.same_as_seed is None)
+        left = 0.0
+        for r, c in enumerate(self._cell):
+            if c is not None:
+                step = int(st.istate[r, L.S_STEP])
+                done += step * (c.batch + 8)
+                left += max(expected(c) - step * (c.batch + 8), 0.0)
+        left += sum(expected(c) for c in self._pending)
+        if done <= 0 or self.seconds <= 0:
             return None
-        return self.seconds * (len(self.cells) - finished) / finished
+        return self.seconds * left / done
 
     # --- rounds ------------------------------------------------------------------------------
     def advance(self, seconds: float = ROUND_SECONDS) -> list[CellResult]:
@@ -254,6 +281,7 @@ class SweepRunner:
             # Where it ended (a round may have gone past the target: that is not the cell's).
             ended_at = {REACHED: steps_to, DIVERGED: int(st.istate[r, L.S_DIVERGED])}.get(status, step)
             result = CellResult(c, status, steps_to, last, ended_at, float(self._seconds[r]), params_at)
+            self._pair_steps.setdefault(self._key(c), ended_at)
             ended.append(result)
             for twin in self._copies.pop(self._key(c), []):  # seeds that cannot differ
                 ended.append(dataclasses.replace(result, cell=twin, same_as_seed=c.seed))
