@@ -72,10 +72,13 @@ class SweepRunner:
     ``only`` (cell indices, :attr:`Cell.index`) trains just those cells, e.g. one task of a
     sweep spread over a cluster; each cell's result is the same whichever cells share its
     runner (a seed-independent cell listed without its seed-0 twin is trained itself).
+    ``parallel=False`` keeps the kernels off Numba's threads (results are the same), for a
+    process where other threads may enter them at the same time (a Dask worker with
+    several threads: Numba's workqueue threading layer aborts the process then).
     """
 
     def __init__(self, scenario: Scenario, dataset: Dataset, *, slots: int = SLOTS,
-                 only: list[int] | None = None) -> None:
+                 only: list[int] | None = None, parallel: bool = True) -> None:
         spec = scenario.sweep
         if spec is None:
             raise ScenarioError(f"{scenario.label}: no [sweep] table; add one, e.g.\n  [sweep]\n"
@@ -127,7 +130,8 @@ class SweepRunner:
         self.results: list[CellResult] = []
         self.seconds = 0.0  # wall time of the rounds
         self.updates = 0  # updates the kernels did
-        self._threads = _threads()
+        self.parallel = parallel
+        self._threads = _threads() if parallel else 1
         self._pool = None
         for r in range(self.slots):
             self._fill(r)
@@ -209,7 +213,8 @@ class SweepRunner:
         want = np.where(self._rate > 0, np.maximum(1, self._rate * share), np.minimum(upe, 256)).astype(np.int64)
         n_up = np.where(busy, np.minimum(want, np.minimum(self._total, limit) - step), 0)
         X, y = self.engine.data(self.dtype)
-        chunk = K.advance_batch(X, y, st, n_up, ROUND_POINTS + 3, parallel=bool(busy.sum() >= PARALLEL_MIN_RUNS))
+        parallel = bool(self.parallel and busy.sum() >= PARALLEL_MIN_RUNS)
+        chunk = K.advance_batch(X, y, st, n_up, ROUND_POINTS + 3, parallel=parallel)
         ok = (chunk.n_done > 0) & (chunk.seconds > 0)
         self._rate[ok] = chunk.n_done[ok] / chunk.seconds[ok]
         self._seconds += chunk.seconds
