@@ -61,6 +61,15 @@ def _available_bytes() -> int | None:
     return None
 
 
+def _positions(nb: int, nl: int, ns: int, only: list[int] | None) -> list[tuple[int, int, int]]:
+    """``(b_index, lr_index, seed_index)`` of the cells, seed-major; with ``only``, of just
+    those cell indices (a task of a large sweep builds its own cells, not the sweep's)."""
+    if only is None:
+        return [(i, j, k) for k in range(ns) for j in range(nl) for i in range(nb)]
+    cells = {x for x in only if 0 <= x < nb * nl * ns}
+    return sorted(((x // ns // nl, x // ns % nl, x % ns) for x in cells), key=lambda p: (p[2], p[1], p[0]))
+
+
 class SweepRunner:
     """The cells of ``scenario``'s ``[sweep]`` on ``dataset``, trained round by round.
 
@@ -97,19 +106,14 @@ class SweepRunner:
                                  optimizer=base.optimizer) for b in spec.batch_sizes]  # fmt: skip
         self.batches = [f.batch for f in self._facts]
         # Seed-major order: every (batch size, learning rate) has a first answer early.
-        for k in range(ns):
-            for j in range(nl):
-                for i in range(nb):
-                    f = self._facts[i]
-                    self.cells.append(Cell(index=(i * nl + j) * ns + k, b_index=i, lr_index=j, seed_index=k,
-                                           batch_size=spec.batch_sizes[i], batch=f.batch,
-                                           learning_rate=spec.learning_rates[j], seed=spec.seeds[k],
-                                           updates_per_epoch=f.updates_per_epoch))  # fmt: skip
+        for i, j, k in _positions(nb, nl, ns, only):
+            f = self._facts[i]
+            self.cells.append(Cell(index=(i * nl + j) * ns + k, b_index=i, lr_index=j, seed_index=k,
+                                   batch_size=spec.batch_sizes[i], batch=f.batch,
+                                   learning_rate=spec.learning_rates[j], seed=spec.seeds[k],
+                                   updates_per_epoch=f.updates_per_epoch))  # fmt: skip
         # A cell whose order cannot depend on its seed is trained once, for seed index 0.
         self._copies: dict[tuple[int, int], list[Cell]] = {}
-        if only is not None:
-            wanted = set(only)
-            self.cells = [c for c in self.cells if c.index in wanted]
         trained = {self._key(c) for c in self.cells if c.seed_index == 0}
         todo = []
         for c in self.cells:
