@@ -52,6 +52,8 @@ MIN_NOISE_POINTS = 16
 BLOWUP_FACTOR = 1e6
 #: Seconds of kernel time the engine aims for in one advance() call, all runs together.
 CHUNK_SECONDS = 0.02
+#: Rows a run's first call visits at most (its chunk before its speed is measured).
+FIRST_CHUNK_ROWS = 1 << 16
 #: A group advances its runs on several threads when it has at least this many unfinished
 #: runs (below, the thread pool's start costs more than it saves).
 PARALLEL_MIN_RUNS = 4
@@ -251,7 +253,12 @@ class Engine(CudaTarget):
         return all(run.done for run in self.runs)
 
     def _first_chunk(self, run: Run) -> int:
-        return min(run.updates_per_epoch, 256)
+        """Updates in a run's first call, before its speed is known: up to 256, about
+        ``FIRST_CHUNK_ROWS`` rows in all. A call's fixed cost (entering the kernel, its
+        buffers, a cold cache) is shared by the updates it does, so a first call of one
+        update would give a full batch's first point several times its real cost (issue 13);
+        on a large dataset one update is already that many rows."""
+        return max(1, min(256, FIRST_CHUNK_ROWS // max(run.batch, 1)))
 
     def advance(self, seconds: float = CHUNK_SECONDS) -> list[HistoryChunk]:
         """Advance every unfinished run, one kernel call per group, for about ``seconds`` in all.
