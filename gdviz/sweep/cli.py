@@ -72,6 +72,9 @@ def cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     if args.json_file is not None:
         args.json = True
     scenario, dataset = _load(args.scenario)
+    if scenario.sweep is not None and scenario.sweep.base.target == "cuda":
+        err.print("gdviz: a sweep's cells run on the CPU kernels ([train] target = \"cuda\" applies to "
+                  "gdviz run); the CUDA sweep is not built yet", markup=False, highlight=False, soft_wrap=True)
     on_dask = args.dask is not None or args.workers is not None
     if not on_dask and args.task_cells is not None:
         raise GdvizError("--task-cells goes with --dask ADDRESS or --workers N", "bad arguments")
