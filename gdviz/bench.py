@@ -325,6 +325,10 @@ def cli_main(args, out, err) -> int:  # type: ignore[no-untyped-def]
         if args.what not in ("kernels", "engine"):
             raise GdvizError(f"--engine means `gdviz bench engine`; it cannot go with `{args.what}`", "bad arguments")
         args.what = "engine"
+    if getattr(args, "sweep", False):
+        from gdviz.bench_sweep import cli_main as sweep_main
+
+        return sweep_main(args, out, err)
     if getattr(args, "model", "linear") == "mlp":
         from gdviz.bench_mlp import cli_main as mlp_main
 

@@ -112,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--budget", type=float, default=60.0,
                        help="seconds a row may take; slower implementations are skipped with an estimate (default 60)")
     bench.add_argument("--seconds", type=float, default=5.0, help="bench ui: seconds to run the app (default 5)")
+    bench.add_argument("--sweep", action="store_true", help="instead: the bundled sweep in-process against the same "
+                       "sweep as Dask tasks on --workers local processes, per --task-cells (needs '.[dask]')")
+    bench.add_argument("--workers", type=_int_up_to(1024), default=2, help="bench --sweep: worker processes (default 2)")
+    bench.add_argument("--task-cells", type=_positive_int, nargs="+", default=None,
+                       help="bench --sweep: cells per task (default 12 25 50 100 200 600)")
+    bench.add_argument("--sweep-scenario", default="sweep_synthetic", help=argparse.SUPPRESS)
     # bench engine, shrunk for tests: runs per method, epochs, rows; skip the command timings
     bench.add_argument("--engine-runs", type=_positive_int, default=64, help=argparse.SUPPRESS)
     bench.add_argument("--engine-epochs", type=_positive_int, default=50, help=argparse.SUPPRESS)

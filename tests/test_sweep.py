@@ -368,3 +368,10 @@ def test_a_sweep_refuses_train_settings_that_change_what_a_cell_is(tmp_path):
     path.write_text(SMALL.replace("target_loss = 0.3\n", "target_loss = 0.3\naccumulate = 2\n"), encoding="utf-8")
     r = gdviz("sweep", str(path), "--json")
     assert r.code == 2 and r.out == "" and "train.accumulate: not with [sweep]" in r.err
+
+
+def test_a_sweep_says_it_runs_on_the_cpu_when_the_scenario_asks_for_cuda(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SMALL.replace("target_loss = 0.3\n", 'target_loss = 0.3\ntarget = "cuda"\n'), encoding="utf-8")
+    r = gdviz("sweep", str(path), "--json")
+    assert r.code == 0 and "run on the CPU kernels" in r.err and only_json(r.out)["cells_total"] == 48

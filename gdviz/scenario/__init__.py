@@ -63,7 +63,7 @@ from gdviz.scenario.spec import (
     validation_counts,
 )
 from gdviz.scenario.split import check_validation_split
-from gdviz.scenario.validate import check_against_data
+from gdviz.scenario.against_data import check_against_data
 
 __all__ = [
     "DTYPES",

@@ -64,8 +64,7 @@ def cell_marks(res: SweepResult) -> np.ndarray:
 def heat_table(res: SweepResult) -> Table:
     sweep = res.sweep
     lrs, bss = sweep["learning_rates"], sweep["batch_sizes"]
-    table = Table(title="steps to target loss (median over seeds; × diverged, · not reached, * best lr)",
-                  title_justify="left")
+    table = Table()
     table.add_column("batch \\ lr", justify="right", style="bold")
     for lr in lrs:
         table.add_column(fmt_lr(lr), justify="right")
@@ -89,7 +88,7 @@ def heat_table(res: SweepResult) -> Table:
 
 
 def best_table(res: SweepResult) -> Table:
-    table = Table(title="best learning rate per batch size", title_justify="left")
+    table = Table()
     for name in ("batch", "best lr", "steps S", "examples E = S·B", "B_simple at target"):
         table.add_column(name, justify="right")
     for b in res.best:
@@ -118,6 +117,7 @@ def fit_lines(res: SweepResult) -> list[str]:
 
 def summary(res: SweepResult) -> Group:
     """The headless report: heat table, best table, fit lines."""
-    parts: list = [heat_table(res), best_table(res)]
+    parts: list = [Text("steps to target loss (median over seeds; × diverged, · not reached, * best lr)"),
+                   heat_table(res), Text("best learning rate per batch size"), best_table(res)]
     parts.extend(Text(line) for line in fit_lines(res))
     return Group(*parts)

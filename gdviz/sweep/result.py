@@ -268,9 +268,11 @@ def summarize_cells(*, scenario: str, sweep: dict[str, Any], n: int, shape: tupl
     the noise scale at parameter points (the model's per-example gradient statistics)."""
     med = median_steps(results, shape)
     best_idx = best_per_batch(med, batches, batch_sizes, learning_rates)
-    # The cell whose steps are the median (the lower median for an even count), for B_simple.
+    # The cell whose steps are the median (the lower median for an even count), for B_simple;
+    # in cell order, so that of seeds tied at the median the same one is taken whatever the
+    # order the cells ended in (rounds in-process, tasks on a cluster).
     by_pos: dict[tuple[int, int], list[CellResult]] = {}
-    for r in results:
+    for r in sorted(results, key=lambda r: r.cell.index):
         by_pos.setdefault((r.cell.b_index, r.cell.lr_index), []).append(r)
     reps: list[CellResult | None] = []
     for i, j, s in best_idx:

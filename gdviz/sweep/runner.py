@@ -61,6 +61,15 @@ def _available_bytes() -> int | None:
     return None
 
 
+def _positions(nb: int, nl: int, ns: int, only: list[int] | None) -> list[tuple[int, int, int]]:
+    """``(b_index, lr_index, seed_index)`` of the cells, seed-major; with ``only``, of just
+    those cell indices (a task of a large sweep builds its own cells, not the sweep's)."""
+    if only is None:
+        return [(i, j, k) for k in range(ns) for j in range(nl) for i in range(nb)]
+    cells = {x for x in only if 0 <= x < nb * nl * ns}
+    return sorted(((x // ns // nl, x // ns % nl, x % ns) for x in cells), key=lambda p: (p[2], p[1], p[0]))
+
+
 class SweepRunner:
     """The cells of ``scenario``'s ``[sweep]`` on ``dataset``, trained round by round.
 
@@ -72,10 +81,13 @@ class SweepRunner:
     ``only`` (cell indices, :attr:`Cell.index`) trains just those cells, e.g. one task of a
     sweep spread over a cluster; each cell's result is the same whichever cells share its
     runner (a seed-independent cell listed without its seed-0 twin is trained itself).
+    ``parallel=False`` keeps the kernels off Numba's threads (results are the same), for a
+    process where other threads may enter them at the same time (a Dask worker with
+    several threads: Numba's workqueue threading layer aborts the process then).
     """
 
     def __init__(self, scenario: Scenario, dataset: Dataset, *, slots: int = SLOTS,
-                 only: list[int] | None = None) -> None:
+                 only: list[int] | None = None, parallel: bool = True) -> None:
         spec = scenario.sweep
         if spec is None:
             raise ScenarioError(f"{scenario.label}: no [sweep] table; add one, e.g.\n  [sweep]\n"
@@ -94,19 +106,14 @@ class SweepRunner:
                                  optimizer=base.optimizer) for b in spec.batch_sizes]  # fmt: skip
         self.batches = [f.batch for f in self._facts]
         # Seed-major order: every (batch size, learning rate) has a first answer early.
-        for k in range(ns):
-            for j in range(nl):
-                for i in range(nb):
-                    f = self._facts[i]
-                    self.cells.append(Cell(index=(i * nl + j) * ns + k, b_index=i, lr_index=j, seed_index=k,
-                                           batch_size=spec.batch_sizes[i], batch=f.batch,
-                                           learning_rate=spec.learning_rates[j], seed=spec.seeds[k],
-                                           updates_per_epoch=f.updates_per_epoch))  # fmt: skip
+        for i, j, k in _positions(nb, nl, ns, only):
+            f = self._facts[i]
+            self.cells.append(Cell(index=(i * nl + j) * ns + k, b_index=i, lr_index=j, seed_index=k,
+                                   batch_size=spec.batch_sizes[i], batch=f.batch,
+                                   learning_rate=spec.learning_rates[j], seed=spec.seeds[k],
+                                   updates_per_epoch=f.updates_per_epoch))  # fmt: skip
         # A cell whose order cannot depend on its seed is trained once, for seed index 0.
         self._copies: dict[tuple[int, int], list[Cell]] = {}
-        if only is not None:
-            wanted = set(only)
-            self.cells = [c for c in self.cells if c.index in wanted]
         trained = {self._key(c) for c in self.cells if c.seed_index == 0}
         todo = []
         for c in self.cells:
@@ -127,7 +134,8 @@ class SweepRunner:
         self.results: list[CellResult] = []
         self.seconds = 0.0  # wall time of the rounds
         self.updates = 0  # updates the kernels did
-        self._threads = _threads()
+        self.parallel = parallel
+        self._threads = _threads() if parallel else 1
         self._pool = None
         self._pair_steps: dict[tuple[int, int], int] = {}  # steps an ended seed took, by (batch, lr)
         for r in range(self.slots):
@@ -236,7 +244,8 @@ class SweepRunner:
         want = np.where(self._rate > 0, np.maximum(1, self._rate * share), np.minimum(upe, 256)).astype(np.int64)
         n_up = np.where(busy, np.minimum(want, np.minimum(self._total, limit) - step), 0)
         X, y = self.engine.data(self.dtype)
-        chunk = K.advance_batch(X, y, st, n_up, ROUND_POINTS + 3, parallel=bool(busy.sum() >= PARALLEL_MIN_RUNS))
+        parallel = bool(self.parallel and busy.sum() >= PARALLEL_MIN_RUNS)
+        chunk = K.advance_batch(X, y, st, n_up, ROUND_POINTS + 3, parallel=parallel)
         ok = (chunk.n_done > 0) & (chunk.seconds > 0)
         self._rate[ok] = chunk.n_done[ok] / chunk.seconds[ok]
         self._seconds += chunk.seconds
