@@ -74,7 +74,8 @@ def fork_spec(parent: RunSpec, n: int, *, batch_size: int | None = None, name: s
         if batch_size < 1:
             raise ValueError(f"batch size must be at least 1, got {batch_size}")
         batch = None if batch_size >= n else int(batch_size)
-    spec = dataclasses.replace(parent, batch_size=batch, train=train)
+    # a fork is a lone run, even of a seed ensemble's member (it keeps that member's seed)
+    spec = dataclasses.replace(parent, batch_size=batch, train=train, ensemble=None, ensemble_note="")
     return dataclasses.replace(spec, name=name if name is not None else fork_name(parent, spec, n, epoch))
 
 

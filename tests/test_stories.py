@@ -17,6 +17,7 @@ import pytest
 
 from gdviz.data import build_dataset
 from gdviz.engine import Engine
+from gdviz.ensembles import ensembles
 from gdviz.runs import RunSummary
 from gdviz.scenario import bundled_scenarios, load_scenario
 
@@ -154,6 +155,27 @@ def overfitting(engine: Engine, f: Figures, text: str) -> None:
     assert "0.43 (gaps 0.03 and 0.06; 82.5% and 80%)" in readme
 
 
+def seeds(engine: Engine, f: Figures, text: str) -> None:
+    e = {x.name: x for x in ensembles([r.spec for r in engine.runs], engine.summaries())}
+    full, sgd, mini = e["full-batch"], e["stochastic"], e["mini-batch 32"]
+    assert len(sgd.runs) == len(mini.runs) == 20
+    assert len(full.runs) == 1 and "a full batch is never shuffled" in full.note
+    # to the target: SGD's updates spread fourfold over the seeds, mini-batch's by one update
+    su, mu = sgd.updates_to_target, mini.updates_to_target
+    assert su.reached == mu.reached == 20 and su.p90 > 4 * su.p10 and mu.p90 - mu.p10 <= 1
+    # at the end: SGD's final loss is the luck of where its jitter stops; mini-batch's barely varies
+    assert sgd.final_loss.p90 > 2 * sgd.final_loss.p10 and mini.final_loss.p90 < 1.05 * mini.final_loss.p10
+    assert round(full.final_loss.median, 3) == 0.127 and full.epochs_to_target.median == 13
+    n = "{:.0f}".format
+    _quoted(text, f"SGD {sgd.epochs_to_target.text()} epochs ({su.text(n)} updates)",
+            f"mini-batch 32 {mini.epochs_to_target.text()} epochs ({mu.text(n)} updates)",
+            f"final loss SGD {sgd.final_loss.text()}, mini-batch 32 {mini.final_loss.text()}", "(13 epochs, 0.127)")
+    readme = " ".join(README.read_text(encoding="utf-8").split())
+    lo, hi = "{:.3g}".format(sgd.final_loss.p10), "{:.3g}".format(sgd.final_loss.p90)
+    assert f"SGD needs {su.text(n)} updates over 20 seeds and mini-batch 32 {mu.text(n)}" in readme
+    assert f"SGD ends anywhere from {lo} to {hi}" in readme
+
+
 def _loss_at_epochs(engine: Engine, name: str, epochs: range) -> np.ndarray:
     """A run's full-dataset loss at whole epochs (every epoch end is a recorded point)."""
     h = next(r.history for r in engine.runs if r.name == name)
@@ -194,7 +216,7 @@ def four_houses(engine: Engine, f: Figures, text: str) -> None:
 STORIES: dict[str, Callable[[Engine, Figures, str], None]] = {
     f.__name__: f
     for f in (houses, cats_vs_dogs, lr_too_large, optimizers, synthetic, noise_floor, mlp_random, mlp_moons,
-              sweep_synthetic, sweep_cats, overfitting, batch_schedules, four_houses)
+              sweep_synthetic, sweep_cats, overfitting, batch_schedules, four_houses, seeds)
 }
 
 

@@ -18,7 +18,8 @@ from gdviz.tui.panels import RunColumn, StatsTable
 from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.screens import ForkScreen
 from gdviz.tui.state import Playback
-from gdviz.tui.views import ViewOptions, column_view, comparison_view, stats_view
+from gdviz.tui.stats_view import stats_view
+from gdviz.tui.views import ViewOptions, column_view, comparison_view
 
 
 def scheduled_info(accumulate: int = 1) -> RunInfo:

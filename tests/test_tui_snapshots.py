@@ -84,6 +84,27 @@ class TestHeldOut:
         assert snap_compare(frozen(overfitting, clock=None), terminal_size=(80, 24))
 
 
+@pytest.fixture(scope="module")
+def seeds():
+    scenario = load_scenario("seeds")
+    dataset = build_dataset(scenario)
+    return scenario, dataset, precompute(scenario, dataset)
+
+
+class TestSeedEnsembles:
+    """The seeds scenario (houses, 20 shuffling seeds) at epoch 12: one column per method, the
+    seeds' paths a cloud and their losses a median over a band; ``b`` charts B_simple."""
+
+    def test_clouds_and_bands_120x40(self, snap_compare, seeds):
+        assert snap_compare(frozen(seeds), terminal_size=(120, 40))
+
+    def test_b_simple_on_the_comparison_120x40(self, snap_compare, seeds):
+        assert snap_compare(frozen(seeds), terminal_size=(120, 40), press=["b"])
+
+    def test_narrow_80x24(self, snap_compare, seeds):
+        assert snap_compare(frozen(seeds), terminal_size=(80, 24), press=["tab"])
+
+
 class TestBatchSchedules:
     """batch_schedules at epoch 17: each column titled with the batch in force (4, 256, 16, 4)."""
 

@@ -20,6 +20,7 @@ from gdviz.tui.colors import run_looks
 from gdviz.tui.panels import RunColumn, RunColumnView, StatsTable, StatsView, StatusLine, StatusView
 from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import Playback
+from gdviz.tui.stats_view import stats_view
 from gdviz.tui.surface_view import PathSpec, SurfaceFrame
 from gdviz.tui.views import (
     ViewOptions,
@@ -28,7 +29,6 @@ from gdviz.tui.views import (
     curve_spec,
     looks,
     screen_layout,
-    stats_view,
     status_view,
     target_text,
 )
@@ -179,7 +179,7 @@ def test_a_finished_run_is_not_reached_only_once_the_clock_gets_to_its_end():
 
 def test_a_run_without_points_has_its_facts_and_dashes():
     (row,) = stats_view(Playback([info(0)], p=2)).rows
-    assert row == ("run 0", "mini-batch", "4", "2", "96 B", "–", "–", "–", "–", "–", "–")
+    assert row == ("run 0", "mini-batch", "4", "2", "96 B", "–", "–", "–", "–", "–", "–", "–")
 
 
 def test_the_status_line_shows_the_selected_runs_model_at_the_clock():
@@ -272,7 +272,8 @@ async def test_a_click_on_a_run_column_posts_run_selected_to_its_host():
 
 async def test_the_stats_table_draws_its_rows():
     table = StatsTable(id="stats")
-    row = ("full-batch", "full-batch", "200", "1", "3.2 kB", "12.00", "20 µs", "0.1345", "1.71", "0.14", "at step 52")
+    row = ("full-batch", "full-batch", "200", "1", "3.2 kB", "12.00", "20 µs", "0.1345", "1.71", "0.14", "36.8",
+           "at step 52")
     async with Host(table).run_test(size=(160, 5)) as pilot:
         table.show(StatsView((row,), run_looks(["full-batch"])))
         await pilot.pause()

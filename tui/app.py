@@ -30,6 +30,8 @@ from gdviz.surface import Surface
 from gdviz.safeio import write_text_atomic
 from gdviz.text import printable
 from gdviz.tui.engine_link import EngineLink
+from gdviz.tui.ensemble_view import column_view_of
+from gdviz.tui.ensembles import columns_of
 from gdviz.tui.export import export_history
 from gdviz.tui.fork_actions import ForkActions
 from gdviz.tui.frozen import precompute, show_trained
@@ -39,7 +41,10 @@ from gdviz.tui.panels import RunColumn, StatusView
 from gdviz.tui.runinfo import planned_run, run_info
 from gdviz.tui.screens import HelpScreen
 from gdviz.tui.state import Playback
-from gdviz.tui.views import X_AXES, ViewOptions, column_view, comparison_view, screen_layout, stats_view, status_view, target_text
+from gdviz.tui.stats_view import stats_view
+from gdviz.tui.terminal import run_app  # noqa: F401  (the CLI's entry point, kept importable from here)
+from gdviz.tui.views import (X_AXES, ViewOptions, comparison_view, representative, screen_layout, status_view,
+                             target_text)  # fmt: skip
 
 STATS_EVERY = 0.25  # seconds between stats-table refreshes
 
@@ -74,6 +79,7 @@ class GdvizApp(ForkActions, EngineLink):
         self.x_axis = "epochs"
         self.log_y = True
         self.show_validation = False  # the comparison chart shows the validation loss (v)
+        self.show_b_simple = False  # the comparison chart shows the gradient noise scale (b)
         self.table_visible: bool | None = None  # decided at the first layout (narrow: hidden)
         self.plain = False  # no colour: markers, line styles and contour lines
         self.frames = 0  # frames that redrew something (for bench_ui)
@@ -92,7 +98,7 @@ class GdvizApp(ForkActions, EngineLink):
         self.n, self.d = dataset.n, dataset.d
         self.p = model_of(scenario, self.d).n_params
         infos = [run_info(planned_run(i, spec, n=self.n, d=self.d, p=self.p)) for i, spec in enumerate(scenario.runs)]
-        self.playback = Playback(infos, self.p)
+        self.playback = Playback(infos, self.p, columns_of(scenario.runs))
         self.projections.clear()
         self.surface = None
         self.model = None
@@ -115,7 +121,7 @@ class GdvizApp(ForkActions, EngineLink):
         # do not depend on the environment.
         sixteen = self.console.color_system in ("standard", "windows") and not self.is_headless
         self.plain = bool(self.no_color) or sixteen
-        self.push_screen(MainScreen(len(self.playback.infos)))
+        self.push_screen(MainScreen(len(self.playback.columns)))
         self.call_after_refresh(self._started)
 
     def _started(self) -> None:
@@ -153,7 +159,7 @@ class GdvizApp(ForkActions, EngineLink):
         screen = self.main_screen
         narrow = screen is not None and screen.narrow
         return ViewOptions(self.selected, self.x_axis, self.log_y, self.plain, narrow, self.phase,
-                           self.show_validation and self.dataset.X_val is not None)  # fmt: skip
+                           self.show_validation and self.dataset.X_val is not None, self.show_b_simple)  # fmt: skip
 
     def draw(self, force: bool = False) -> None:
         """Hand every widget its view at the playback clock; each redraws only what changed."""
@@ -166,10 +172,10 @@ class GdvizApp(ForkActions, EngineLink):
         opts = self.view_options
         changed = False
         for col in screen.columns:
-            i = col.index
-            if i < len(pb.traces) and col.is_mounted:  # a fork's new column is drawn once mounted
-                xy = self.projections.get(i, self.surface, pb.traces[i])
-                changed |= col.show(column_view(pb, i, opts, self.surface, xy))
+            c = col.index  # a column: a run, or a seed ensemble's runs
+            if c < len(pb.columns) and col.is_mounted:  # a fork's new column is drawn once mounted
+                xys = [self.projections.get(i, self.surface, pb.traces[i]) for i in pb.columns[c].runs]
+                changed |= col.show(column_view_of(pb, c, opts, self.surface, xys))
         changed |= screen.comparison.set_spec(comparison_view(pb, opts))
         now = time.perf_counter()
         if force or now - self._last_stats >= STATS_EVERY:
@@ -209,7 +215,7 @@ class GdvizApp(ForkActions, EngineLink):
     def action_step(self) -> None:
         pb = self.playback
         pb.playing = False
-        pb.step(self.selected)
+        pb.step(representative(pb, self.selected))
         self.draw()
 
     def action_faster(self) -> None:
@@ -234,7 +240,7 @@ class GdvizApp(ForkActions, EngineLink):
             self._load(self.scenario, self.dataset)
             self.playback.speed_index = speed
             self.start_engine()
-        self.selected = min(self.selected, len(self.playback.infos) - 1)
+        self.selected = min(self.selected, len(self.playback.columns) - 1)
         self.runs_added()
         dropped = f"; forks dropped: {', '.join(forked)}" if forked else ""
         self.notify(printable(f"every run restarted from epoch 0{dropped}"), title="restart", markup=False)
@@ -253,6 +259,12 @@ class GdvizApp(ForkActions, EngineLink):
                         "table to see a validation loss", severity="warning")  # fmt: skip
             return
         self.show_validation = not self.show_validation
+        self.show_b_simple = False
+        self.draw()
+
+    def action_toggle_b_simple(self) -> None:
+        self.show_b_simple = not self.show_b_simple
+        self.show_validation = False
         self.draw()
 
     def action_toggle_table(self) -> None:
@@ -285,9 +297,11 @@ class GdvizApp(ForkActions, EngineLink):
         self.notify(printable(f"screenshot saved to\n{path}", allow="\n"), title="screenshot", markup=False)
 
     def action_inspect(self) -> None:
-        """``i``: the selected run's last update explained; playback pauses while it is open."""
-        screen = inspector_for(self.playback, self.selected, self.scenario, self.dataset, self.model,
-                               moved=partial(self._inspected, self.selected))  # fmt: skip
+        """``i``: the selected run's last update explained (an ensemble's: its median seed's at the
+        clock); playback pauses while it is open."""
+        i = representative(self.playback, self.selected)
+        screen = inspector_for(self.playback, i, self.scenario, self.dataset, self.model,
+                               moved=partial(self._inspected, i))  # fmt: skip
         if isinstance(screen, str):
             self.notify(screen, severity="warning")
             return
@@ -301,11 +315,13 @@ class GdvizApp(ForkActions, EngineLink):
         self.draw(force=True)
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.target_note, story=self.scenario.description))
+        cols = self.playback.columns  # with seed ensembles: how to read them, and why some seeds are one run
+        notes = tuple(f"{c.name}: {c.note}" for c in cols if c.note) if any(c.seeds > 1 for c in cols) else None
+        self.push_screen(HelpScreen(self.target_note, story=self.scenario.description, ensembles=notes))
 
     def select_run(self, index: int) -> None:
-        if self.playback.infos:
-            self.selected = index % len(self.playback.infos)
+        if self.playback.columns:
+            self.selected = index % len(self.playback.columns)
             self.draw()
 
     def action_next_run(self) -> None:
@@ -340,7 +356,7 @@ class GdvizApp(ForkActions, EngineLink):
         self.stop_engine()
         self.selected = 0
         self._load(scenario, dataset)
-        self.switch_screen(MainScreen(len(self.playback.infos)))
+        self.switch_screen(MainScreen(len(self.playback.columns)))
         self.call_after_refresh(self._after_switch)
 
     def _after_switch(self) -> None:
@@ -387,53 +403,3 @@ def make_app(
         For a frozen app: what :func:`gdviz.tui.frozen.precompute` returned (tests share one).
     """
     return GdvizApp(scenario, dataset, frozen=frozen, fps=fps, clock=clock, export_dir=export_dir, target=target, precomputed=precomputed)
-
-
-def run_app(
-    scenario: Scenario, dataset: Dataset, *, fps: int = 30, target: str = "cpu", export_dir: Path | str | None = None,
-    notice: str = "",
-) -> int:
-    """Run the app in the terminal; returns the exit code (the terminal is restored on every exit).
-    ``export_dir``: where exports and screenshots go (created when first written; default: here);
-    ``notice``: a note shown as the app starts."""
-    import asyncio
-    import sys
-
-    app = make_app(scenario, dataset, fps=fps, target=target, export_dir=export_dir)
-    app.notice = notice
-    # Our own loop, closed without waiting for the worker threads (asyncio.run would wait, with
-    # the terminal already restored and nothing said): a stopped engine thread that is inside a
-    # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.
-    loop = asyncio.new_event_loop()
-    _exit_on_signals(app, loop)
-    try:
-        result = app.run(loop=loop)
-    finally:
-        deadline = time.perf_counter() + 0.3
-        if any(not d.finished.wait(max(0.0, deadline - time.perf_counter())) for d in app.drivers):
-            sys.stderr.write("gdviz: waiting for Numba to finish compiling the kernels (cached for the next start)…\n")
-            sys.stderr.flush()
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-    if app.return_code not in (None, 0):
-        return int(app.return_code)
-    return int(result or 0)
-
-
-def _exit_on_signals(app: GdvizApp, loop: object) -> None:
-    """SIGTERM, SIGHUP and SIGINT end the app as q does (terminal restored: alternate screen
-    off, cursor shown, mouse reporting off), with the conventional exit code 128 + signal."""
-    import signal
-
-    def stop(signum: int) -> None:
-        app.exit(return_code=128 + signum)
-
-    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            try:
-                loop.add_signal_handler(signum, stop, int(signum))  # type: ignore[attr-defined]
-            except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
-                pass

@@ -14,6 +14,7 @@ from rich.segment import Segment
 
 from gdviz.text import printable
 from gdviz.tui import braille as B
+from gdviz.tui.bands import Band, band_layer
 from gdviz.tui.canvas import LinesWidget, merge_cells
 from gdviz.tui.colors import RGB, mix, style
 
@@ -60,6 +61,7 @@ class ChartSpec:
     message: str = ""  # shown instead of the plot (e.g. "diverged at step 12")
     no_color: bool = False  # NO_COLOR / 16 colours: bold and dim instead of run colours
     short_titles: tuple[str, ...] = ()  # shorter forms of the title, longest first, for narrow charts
+    bands: tuple[Band, ...] = ()  # regions between two curves, stippled under the lines (tui/bands.py)
     marks: tuple[Mark, ...] = ()  # drawn over the lines
 
 
@@ -173,12 +175,19 @@ class LineChart(LinesWidget):
             owner[n > 0] = ks[pick][n > 0]
         for k, hit in faint:  # faint lines own the cells no bold line has
             owner[hit & (owner < 0)] = k
+        if s.bands:  # bands fill the cells no line passes through
+            b_codes, b_owner = band_layer(s.bands, xr, yr, (plot_h, plot_w), log_x=s.log_x, log_y=s.log_y)
+            free = (codes == 0) & (b_owner >= 0)
+            codes = np.where(free, b_codes, codes)
+            owner = np.where(free, len(s.series) + b_owner, owner)
         styles = []
         for ser in s.series:
             if s.no_color:
                 styles.append(style(dim=True) if ser.faint else style(bold=True))
             else:
                 styles.append(style(mix(ser.color, (40, 40, 48), 0.6)) if ser.faint else style(ser.color, bold=True))
+        for band in s.bands:
+            styles.append(style(dim=True) if s.no_color else style(mix(band.color, (40, 40, 48), 0.55)))
         mark_styles = [style(bold=True) if s.no_color else style(mk.color, bold=True) for mk in s.marks]
         # y ticks: label rows
         if s.log_y:

@@ -60,10 +60,13 @@ def export_history(
         "runs": [],
     }
     for info, trace in zip(playback.infos, playback.traces):
+        spec = info.spec if info.spec is not None else scenario.runs[info.index]  # a fork's is its own
         h = trace.history
         final = h.params[-1] if len(h) else None
         doc["runs"].append({
             "name": info.name,
+            "ensemble": spec.ensemble,  # a seed ensemble's members are runs of their own, as in --json
+            "seed": spec.seed,
             "method": info.method,
             "batch_size": info.batch,
             "updates_per_epoch": info.updates_per_epoch,

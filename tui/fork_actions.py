@@ -3,7 +3,9 @@
 A mixin of :class:`gdviz.tui.app.GdvizApp`. In the live app the worker's engine makes the fork
 (:class:`gdviz.tui.worker.EngineDriver`) and posts it whole; a frozen app makes it in its own
 copy of its trained engine and trains it to the end at once (:func:`gdviz.tui.frozen.fork_now`).
-Either way the new run gets a column of its own (:meth:`ForkActions.runs_added`).
+Either way the new run gets a column of its own, after the others (:meth:`ForkActions.runs_added`).
+A seed ensemble's column forks its median seed at the clock (:func:`gdviz.tui.views.representative`):
+one new run, in one new column.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from gdviz.text import printable
 from gdviz.tui.fork import ForkSettings, begin_fork, default_epochs, fork_point, why_not_fork
 from gdviz.tui.frozen import fork_now
 from gdviz.tui.screens import ForkScreen
+from gdviz.tui.views import representative
 
 if TYPE_CHECKING:
     from gdviz.engine import Engine
@@ -41,8 +44,9 @@ class ForkActions:
     draw: Any
 
     def action_fork(self) -> None:
-        i = self.selected
         pb = self.playback
+        col = pb.columns[self.selected]
+        i = representative(pb, self.selected)  # an ensemble's median seed at the clock
         why = why_not_fork(pb, i)
         if why:
             self.notify(printable(why), title="fork", severity="warning", markup=False)
@@ -51,7 +55,7 @@ class ForkActions:
         pb.playing = False
         _, epoch = fork_point(pb, i)
         info = pb.infos[i].at(epoch) if pb.infos[i].schedule else pb.infos[i]  # the batch in force there
-        screen = ForkScreen(info, self.n, epoch, default_epochs(pb, i))
+        screen = ForkScreen(info, self.n, epoch, default_epochs(pb, i), of=col.label if col.ensemble else "")
         self.push_screen(screen, callback=partial(self._fork_chosen, i, was_playing))
 
     def _fork_chosen(self, i: int, was_playing: bool, settings: ForkSettings | None) -> None:
@@ -91,9 +95,10 @@ class ForkActions:
         return self._fork_engine
 
     def runs_added(self) -> None:
-        """The runs changed (a fork joined, or forks were dropped): a column per run."""
+        """The runs changed (a fork joined, or forks were dropped): a column per lone run and
+        per seed ensemble (:attr:`gdviz.tui.state.Playback.columns`)."""
         screen = self.main_screen
         if screen is not None:
-            screen.set_runs(len(self.playback.infos))
+            screen.set_runs(len(self.playback.columns))
             self.call_after_refresh(self.apply_size)
         self.draw(force=True)

@@ -46,6 +46,7 @@ class MainScreen(Screen[None]):
         Binding("x", "app.cycle_x", "x axis"),
         Binding("l", "app.toggle_log", "log"),
         Binding("v", "app.toggle_validation", "validation"),
+        Binding("b", "app.toggle_b_simple", "B_simple"),
         Binding("t", "app.toggle_table", "table"),
         Binding("e", "app.export", "export"),
         Binding("s", "app.screenshot", "svg"),

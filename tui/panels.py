@@ -35,6 +35,7 @@ class RunColumnView:
     curve: ChartSpec
     short_titles: tuple[str, ...] = ()  # shorter forms of the title, longest first, for narrow columns
     short_captions: tuple[str, ...] = ()  # shorter forms of the caption, longest first
+    short_subtitles: tuple[str, ...] = ()  # shorter forms of the subtitle, longest first
 
 
 def fit(text: str, shorter: tuple[str, ...], room: int) -> str:
@@ -93,9 +94,10 @@ class RunColumn(Vertical):
         if self._title != title:
             self._title = title
             self.border_title = Content(printable(title))
-        if self._subtitle != view.subtitle:
-            self._subtitle = view.subtitle
-            self.border_subtitle = Content(printable(view.subtitle))
+        subtitle = fit(view.subtitle, view.short_subtitles, width - 4)
+        if self._subtitle != subtitle:
+            self._subtitle = subtitle
+            self.border_subtitle = Content(printable(subtitle))
         self.set_class(view.selected, "selected")
         caption = fit(view.caption, view.short_captions, width)
         if caption != self._caption:
@@ -120,8 +122,18 @@ STATS_COLUMNS = (
     ("full loss", "right"),
     ("to target", "right"),
     ("grad noise", "right"),
+    ("B_simple", "right"),
     ("diverged", "left"),
 )
+
+
+#: Columns left out, in this order, when the table is wider than the screen (a seed ensemble's
+#: ``median [p10–p90]`` cells at 120 columns): the method is in the marker and colour of the
+#: name, memory and time per epoch matter least for comparing the runs' paths, and the status
+#: line shows the epochs.
+STATS_DROP_ORDER = ("method", "mem/step", "time/ep", "upd/epoch", "grad noise", "epochs")
+#: Columns whose cells may wrap (at a space) when even the kept columns do not fit.
+STATS_WRAP = ("full loss", "to target")
 
 
 @dataclass(frozen=True)
@@ -138,22 +150,40 @@ class StatsTable(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.view: StatsView | None = None
+        self._width = -1
 
     def show(self, view: StatsView) -> None:
-        if view == self.view:
+        width = self.size.width
+        if view == self.view and width == self._width:
             return
         layout = self.view is None or len(view.rows) != len(self.view.rows)
-        self.view = view
+        self.view, self._width = view, width
+        keep = shown_columns(view, width - 2)  # inside the padding
         table = Table(expand=True, box=None, padding=(0, 1, 0, 0), header_style="bold")
-        for name, justify in STATS_COLUMNS:
-            table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+        for j in keep:
+            name, justify = STATS_COLUMNS[j]
+            table.add_column(name, justify=justify, no_wrap=name not in STATS_WRAP)  # type: ignore[arg-type]
         for i, row in enumerate(view.rows):
             look = view.looks[i] if i < len(view.looks) else None
             run = literal(f"{look.marker} {row[0]}" if look else row[0],
                           style=f"bold {rgb_hex(look.color)}" if look else "bold")
             div = Text(row[-1], style="bold red" if row[-1] != "no" else "")
-            table.add_row(run, *(literal(cell) for cell in row[1:-1]), div)
+            cells = [run, *(literal(cell) for cell in row[1:-1]), div]
+            table.add_row(*(cells[j] for j in keep))
         self.update(table, layout=layout)
+
+
+def shown_columns(view: StatsView, width: int) -> list[int]:
+    """The indices of :data:`STATS_COLUMNS` that fit in ``width`` cells (every column, unless
+    the widest cells do not fit: then columns go in :data:`STATS_DROP_ORDER`)."""
+    names = [name for name, _ in STATS_COLUMNS]
+    need = [max([len(name), *(len(row[j]) + 2 * (j == 0) for row in view.rows)]) + 1 for j, name in enumerate(names)]
+    keep = list(range(len(names)))
+    for name in STATS_DROP_ORDER:
+        if width <= 0 or sum(need[j] for j in keep) <= width:
+            break
+        keep.remove(names.index(name))
+    return keep
 
 
 @dataclass(frozen=True)

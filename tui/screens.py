@@ -23,14 +23,15 @@ KEYS = [
     ("x", "comparison x axis: epochs → updates → seconds"),
     ("l", "log / linear loss axis"),
     ("v", "comparison: training ↔ validation loss (with data.validation)"),
+    ("b", "comparison: B_simple = tr(Σ)/|G|², the gradient noise scale (log), ↔ the loss"),
     ("t", "show / hide the stats table"),
     ("e", "export the history (CSV and JSON, named after the scenario)"),
     ("s", "save an SVG screenshot"),
-    ("tab / ← →", "select a run column (or click it)"),
+    ("tab / ← →", "select a run column (or click it); a seed ensemble is one column"),
     ("enter", "fork the selected run at the clock: a new run beside it (⑂) with a new learning rate, "
-              "batch size, optimizer or epochs; a finished run too"),
-    ("i", "inspector: the selected run's last update explained (rows, gradients, optimizer step); "
-          "there . makes exactly one more update"),
+              "batch size, optimizer or epochs; a finished run too; an ensemble forks its median seed"),
+    ("i", "inspector: the selected run's last update explained (rows, gradients, optimizer step; an "
+          "ensemble's median seed); there . makes exactly one more update"),
     ("ctrl+p", "command palette: open another bundled scenario"),
     ("?", "this help"),
     ("q / ctrl+c", "quit"),
@@ -45,7 +46,22 @@ ABOUT = (
     "upd/epoch updates per epoch, to target the epochs to reach the target loss, grad noise "
     "the mean squared distance of a minibatch gradient from the full one. With held-out rows "
     "(data.validation) each loss panel adds the validation loss, dashed, and v puts it on the "
-    "comparison chart."
+    "comparison chart. B_simple is the gradient noise scale tr(Σ)/|G|² (Σ the per-example "
+    "gradient covariance, G the full gradient) at the clock: the batch size at which a batch "
+    "gradient's noise is as large as the gradient itself (bigger batches buy little more); it "
+    "grows as the loss falls, and b charts it."
+)
+
+ENSEMBLES = (
+    "Seed ensembles (seeds = k): one column for the k runs. The surface shades each spot by the "
+    "share of the seeds whose path crossed it (brightest: nearly all) and marks the median seed "
+    "(the one whose full loss at the clock is the median); the loss panel and the comparison "
+    "chart draw the median over the seeds with a stippled 10–90% band; the table gives each "
+    "figure as median [10th–90th percentile], a target some seeds have not reached as >epochs "
+    "with how many have (6/8), diverged seeds as ✖. Selecting an ensemble selects its median "
+    "seed for the status line's model, for . (step) and for i (the inspector); enter forks the "
+    "median seed, from its point at the clock, into a new column of its own (one run, ⑂); e "
+    "exports every seed as its own run."
 )
 
 
@@ -54,8 +70,10 @@ class HelpScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,question_mark", "dismiss", "close")]
 
-    def __init__(self, target_note: str = "", story: str = "") -> None:
+    def __init__(self, target_note: str = "", story: str = "", ensembles: tuple[str, ...] | None = None) -> None:
         super().__init__()
+        #: With seed ensembles: what their columns show, then why some seeds are one run (notes).
+        self.ensembles = ensembles
         self.target_note = target_note  # the engine's note on its target (a CPU fallback), if any
         self.story = story  # the scenario's description: what its runs measurably show
 
@@ -69,6 +87,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static("[b]gdviz — keys[/b]", classes="help-title")
             yield Static(table)
             yield Static(ABOUT, classes="help-about")
+            if self.ensembles:
+                yield Static(ENSEMBLES, classes="help-about")
+                for note in self.ensembles:
+                    yield Static(note, classes="help-about", markup=False)
             if self.story:
                 yield Static(Text.assemble(("This scenario: ", "bold"), printable(self.story)), classes="help-about")
             if self.target_note:  # ⚠ only for a GPU that could not be used; no GPU at all is just said
@@ -104,9 +126,10 @@ class ForkScreen(ModalScreen[ForkSettings | None]):
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, info: RunInfo, n: int, epoch: float, epochs: float = 1.0) -> None:
+    def __init__(self, info: RunInfo, n: int, epoch: float, epochs: float = 1.0, of: str = "") -> None:
         super().__init__()
         self.info = info
+        self.of = of  # an ensemble's label when ``info`` is its median seed
         self.n = n
         self.epoch = epoch
         self.epochs = epochs  # the epochs field's default
@@ -114,7 +137,8 @@ class ForkScreen(ModalScreen[ForkSettings | None]):
     def compose(self) -> ComposeResult:
         info = self.info
         with Vertical(id="fork"):
-            yield Static(Text.assemble(("Fork ", "bold"), (printable(info.name), "bold"),
+            of = f", the median seed of {printable(self.of)}," if self.of else ""
+            yield Static(Text.assemble(("Fork ", "bold"), (printable(info.name), "bold"), of,
                                        f" at epoch {self.epoch:.3g}: a new run starts from its point there, "
                                        "beside it (the run itself goes on)."))
             yield Label("learning rate")

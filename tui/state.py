@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdviz.history import History, HistoryChunk
+from gdviz.tui.ensembles import Column, one_per_run
 from gdviz.tui.runinfo import RunInfo
 
 #: Playback speeds offered by ``+`` and ``-``.
@@ -61,31 +62,51 @@ class RunTrace:
 
 
 class Playback:
-    """The playback clock (in epochs), its speed and play/pause state, over the run traces."""
+    """The playback clock (in epochs), its speed and play/pause state, over the run traces.
 
-    def __init__(self, infos: list[RunInfo], p: int) -> None:
+    ``columns``: the runs each column shows (a seed ensemble is one column; default: one per run).
+    """
+
+    def __init__(self, infos: list[RunInfo], p: int, columns: tuple[Column, ...] | None = None) -> None:
         self.infos = infos
         self.traces = [RunTrace(p) for _ in infos]
+        self.columns = columns if columns is not None else one_per_run([info.name for info in infos])
+        self._column_of = {i: c for c, col in enumerate(self.columns) for i in col.runs}
         self.clock = 0.0
         self.speed_index = SPEEDS.index(1.0)
         self.playing = True
         self.p = p
 
+    def column_of(self, run: int) -> int:
+        """The column that shows run ``run``."""
+        return self._column_of[run]
+
     # --- runs -----------------------------------------------------------------------------
     def add_run(self, info: RunInfo, first: HistoryChunk) -> int:
-        """Add a run (a fork) whose points so far are ``first``; returns its index."""
+        """Add a run (a fork) whose points so far are ``first``, in a lone column of its own
+        after the others (a fork of an ensemble is one run: its median seed's); returns its index."""
         trace = RunTrace(self.p)
         trace.append(first)
         self.infos.append(info)
         self.traces.append(trace)
-        return len(self.traces) - 1
+        i = len(self.traces) - 1
+        self.columns = (*self.columns, Column(info.name, (i,)))
+        self._column_of[i] = len(self.columns) - 1
+        return i
 
     def drop_forks(self) -> list[str]:
-        """Remove every fork (runs that are not the scenario's); returns their names."""
+        """Remove every fork (runs that are not the scenario's) and its column; returns their names."""
         names = [info.name for info in self.infos if info.parent is not None]
         keep = [i for i, info in enumerate(self.infos) if info.parent is None]
+        new = {old: j for j, old in enumerate(keep)}
         self.infos = [self.infos[i] for i in keep]
         self.traces = [self.traces[i] for i in keep]
+        self.columns = tuple(
+            Column(col.name, tuple(new[i] for i in col.runs), col.seeds, col.note)
+            for col in self.columns
+            if all(i in new for i in col.runs)
+        )
+        self._column_of = {i: c for c, col in enumerate(self.columns) for i in col.runs}
         return names
 
     # --- clock ----------------------------------------------------------------------------

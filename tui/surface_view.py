@@ -3,7 +3,9 @@
 Each cell shows two heat-map pixels (``▀``: foreground the upper, background the lower), so
 a ``W×H`` panel is a ``W×2H`` image. Cells the path crosses become braille characters (2×4
 dots) in the run's colour over the cell's background; the current point is the run's marker,
-the optimum a ``✕``. Without colour the heat map is drawn as contour lines in braille.
+the optimum a ``✕``. Without colour the heat map is drawn as contour lines in braille. A seed
+ensemble's paths are a cloud instead (:mod:`gdviz.tui.density`): half-block pixels shaded by the
+share of the seeds whose path crossed them, with the median seed's marker on a dark cell.
 
 The heat-map rows are cached per size; each frame only recomputes the path dots (NumPy) and
 rebuilds the rows where they changed.
@@ -20,6 +22,7 @@ from textual.strip import Strip
 from gdviz.tui import braille as B
 from gdviz.tui.canvas import BLANK, LinesWidget, merge_cells
 from gdviz.tui.colors import HEAT_LEVELS, OPTIMUM_GLYPH, RGB, heat_palette, mix, style
+from gdviz.tui.density import CLOUD_BASE, PLAIN_GLYPHS, Cloud, CloudRaster, levels, shades
 from gdviz.surface import Surface, heat_levels, resample
 
 PALETTE = heat_palette(HEAT_LEVELS)
@@ -50,6 +53,7 @@ class SurfaceFrame:
     path: PathSpec | None = None
     message: str = ""  # in a box over the panel ("diverged at step 12", compiling...)
     contours: bool = False  # NO_COLOR / 16 colours: contour lines instead of shading
+    cloud: Cloud | None = None  # a seed ensemble's paths, shaded by density (tui/density.py)
 
 
 class SurfaceView(LinesWidget):
@@ -66,6 +70,7 @@ class SurfaceView(LinesWidget):
         self._bands_px: np.ndarray | None = None
         self._contour_codes: np.ndarray | None = None
         self._row_cache: dict[int, tuple[object, list[Segment]]] = {}
+        self._cloud = CloudRaster()
 
     def show(self, frame: SurfaceFrame) -> bool:
         """Draw ``frame``; True if anything on screen changed."""
@@ -80,6 +85,7 @@ class SurfaceView(LinesWidget):
             None if f.path is None else f.path.key,
             f.message,
             f.contours,
+            None if f.cloud is None else f.cloud.key,
         )
 
     # --- geometry -----------------------------------------------------------------------------
@@ -126,6 +132,7 @@ class SurfaceView(LinesWidget):
             r, c = int(oy[0] // 4), int(ox[0] // 2)
             if 0 <= r < height and 0 <= c < width:
                 marks[(r, c)] = (OPTIMUM_GLYPH, "optimum")
+        cloud = self._cloud_levels(width, height)
         if path is not None and len(path.xy):
             xy = path.xy
             px, py = self.to_dots(xy, width, height)
@@ -147,13 +154,15 @@ class SurfaceView(LinesWidget):
         fresh: dict[int, tuple[object, list[Segment]]] = {}
         for y in range(height):
             row_marks = tuple(sorted((x, m) for (yy, x), m in marks.items() if yy == y))
-            row_key = (self._base_key, path_codes[y].tobytes(), recent_codes[y].tobytes(), row_marks, color)
+            lv = None if cloud is None else cloud[2 * y : 2 * y + 2]
+            row_key = (self._base_key, path_codes[y].tobytes(), recent_codes[y].tobytes(), row_marks, color,
+                       None if lv is None else lv.tobytes())  # fmt: skip
             hit = cache.get(y)
             if hit is not None and hit[0] == row_key:
                 rows.append(hit[1])
                 fresh[y] = hit
                 continue
-            segments = self._build_row(y, width, path_codes[y], recent_codes[y], marks, color, trail_rgb, bright)
+            segments = self._build_row(y, width, path_codes[y], recent_codes[y], marks, color, trail_rgb, bright, lv)
             fresh[y] = (row_key, segments)
             rows.append(segments)
         self._row_cache = fresh
@@ -161,12 +170,15 @@ class SurfaceView(LinesWidget):
             self._overlay(rows, width, height, self.frame.message)
         return rows
 
-    def _build_row(self, y, width, pc_row, rc_row, marks, color, trail_rgb, bright) -> list[Segment]:  # type: ignore[no-untyped-def]
-        """One row of cells: marker, path (braille over the heat colour), or heat map / contour."""
+    def _build_row(self, y, width, pc_row, rc_row, marks, color, trail_rgb, bright, lv=None) -> list[Segment]:  # type: ignore[no-untyped-def]
+        """One row of cells: marker, path (braille over the heat colour), an ensemble's cloud
+        (``lv``: its levels in the row's two pixel rows), or heat map / contour."""
         chars = B.BRAILLE_CHARS
         nc = self.frame.contours
         cells: list[tuple[str, object]] = []
         pc, rc = pc_row.tolist(), rc_row.tolist()
+        up, low = (lv[0].tolist(), lv[1].tolist()) if lv is not None else ([0] * width, [0] * width)
+        shade = shades(color)
         if nc:
             cc = self._contour_codes[y].tolist()  # type: ignore[index]
             contour_style = style(dim=True)
@@ -176,13 +188,22 @@ class SurfaceView(LinesWidget):
         for x in range(width):
             mark = marks.get((y, x))
             bg = None if nc else PALETTE[bot[x]]
+            cloudy = up[x] or low[x]
             if mark is not None:
                 glyph, what = mark
+                if cloudy and not nc:  # on the cloud: on a dark cell, to stand out
+                    bg = CLOUD_BASE
                 if what == "optimum":
                     st = style(None if nc else (255, 255, 255), bg, bold=True)
                 else:
                     st = bright if nc else style(color, bg, bold=True)
                 cells.append((glyph, st))
+            elif cloudy and nc:
+                level = max(up[x], low[x])
+                cells.append((PLAIN_GLYPHS[level - 1], style(bold=level == len(PLAIN_GLYPHS), dim=level == 1)))
+            elif cloudy:
+                fg = shade[up[x] - 1] if up[x] else PALETTE[top[x]]
+                cells.append((HALF, style(fg, shade[low[x] - 1] if low[x] else bg)))
             elif pc[x]:
                 if nc:
                     cells.append((chars[pc[x]], bright if rc[x] else style()))
@@ -194,6 +215,14 @@ class SurfaceView(LinesWidget):
             else:
                 cells.append((HALF, style(PALETTE[top[x]], bg)))
         return merge_cells(cells)  # type: ignore[arg-type]
+
+    def _cloud_levels(self, width: int, height: int) -> np.ndarray | None:
+        """The cloud's level (0 … LEVELS) of each half-block pixel ``[2H, W]``, or None."""
+        cloud = self.frame.cloud
+        if cloud is None:
+            return None
+        counts = self._cloud.counts(cloud, self.to_dots, width, height, (self._base_key, width, height))
+        return levels(counts, len(cloud.paths))
 
     def _message_rows(self, width: int, height: int, message: str) -> list[list[Segment]]:
         rows: list[list[Segment]] = [[] for _ in range(height)]

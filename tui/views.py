@@ -16,14 +16,14 @@ import numpy as np
 
 from gdviz.history import History
 from gdviz.models import Model
-from gdviz.report import format_bytes, format_number, format_seconds
-from gdviz.runs import measured
 from gdviz.surface import Surface
 from gdviz.target import is_fallback
+from gdviz.tui.bands import Band
 from gdviz.tui.chart import ChartSpec, Mark, Series, y_range_of
 from gdviz.tui.colors import FORK_MARK, PATTERN_GLYPHS, RunLook, run_looks
+from gdviz.tui.ensembles import curves_of, median_member
 from gdviz.tui.main_screen import ScreenLayout
-from gdviz.tui.panels import RunColumnView, StatsView, StatusView
+from gdviz.tui.panels import RunColumnView, StatusView
 from gdviz.tui.runinfo import RunInfo
 from gdviz.tui.state import Playback, RunTrace, format_speed
 from gdviz.tui.surface_view import PathSpec, SurfaceFrame
@@ -47,6 +47,7 @@ class ViewOptions:
     narrow: bool = False  # one run column at a time
     phase: str = ""  # what the engine is doing before its first points ("" once it has them)
     validation: bool = False  # the comparison chart shows the validation loss (held-out rows)
+    b_simple: bool = False  # the comparison chart shows the gradient noise scale B_simple (b)
 
 
 class Projections:
@@ -71,25 +72,32 @@ class Projections:
 
 
 def looks(pb: Playback) -> tuple[RunLook, ...]:
-    """Each run's colour, marker and line style, from its method, a fork's from its parent's
-    (:func:`run_looks`)."""
-    return run_looks([info.method for info in pb.infos], [info.parent for info in pb.infos])
+    """Each column's colour, marker and line style, from its (first) run's method; a fork's
+    (a lone column) from its parent's column (:func:`run_looks`)."""
+    firsts = [pb.infos[col.runs[0]] for col in pb.columns]
+    parents = [None if info.parent is None else pb.column_of(info.parent) for info in firsts]
+    return run_looks([info.method for info in firsts], parents)
 
 
 def fork_marks(pb: Playback, i: int, x_axis: str = "epochs") -> tuple[Mark, ...]:
     """⑂ on run ``i``'s full-loss line where each fork shown so far leaves it (``x_axis``: the
     chart's), and at its own fork point if it is a fork; each in the fork's colour."""
+    return marks_of_forks(pb, lambda j, info: j == i or info.parent == i, x_axis)
+
+
+def marks_of_forks(pb: Playback, which: Any, x_axis: str = "epochs") -> tuple[Mark, ...]:
+    """⑂ at the fork point of each fork ``j`` shown so far for which ``which(j, info)`` holds."""
     lk = looks(pb)
     out = []
     for j, info in enumerate(pb.infos):
-        if info.parent is None or (j != i and info.parent != i):
+        if info.parent is None or not which(j, info):
             continue
         trace = pb.traces[j]
         if trace.cursor(pb.clock) <= info.start or info.start >= len(trace.history):
             continue
         h, k = trace.history, info.start
         x = {"epochs": h.epoch, "updates": h.step, "seconds": h.seconds}[x_axis][k]
-        out.append(Mark(float(x), float(h.full_loss[k]), FORK_MARK, lk[j].color))
+        out.append(Mark(float(x), float(h.full_loss[k]), FORK_MARK, lk[pb.column_of(j)].color))
     return tuple(out)
 
 
@@ -103,33 +111,54 @@ def in_force(pb: Playback, i: int) -> RunInfo:
     return info.at(min(pb.clock, float(h.epoch[-1])) if len(h) else 0.0)
 
 
+def representative(pb: Playback, c: int) -> int:
+    """The run that stands for column ``c``: its run, or an ensemble's median seed at the clock
+    (:func:`gdviz.tui.ensembles.median_member`): the status line's model, ``.``, the fork form."""
+    col = pb.columns[c]
+    return median_member(pb, col) if col.ensemble else col.runs[0]
+
+
 # --- a run column --------------------------------------------------------------------------------
-def column_view(pb: Playback, i: int, opts: ViewOptions, surface: Surface | None, xy: np.ndarray | None) -> RunColumnView:
-    """Run ``i``'s column at the playback clock; ``xy`` is its path in ``surface``'s plane."""
+def column_view(pb: Playback, c: int, opts: ViewOptions, surface: Surface | None, xy: np.ndarray | None) -> RunColumnView:
+    """Column ``c``'s view at the playback clock, for a lone run (an ensemble's is
+    :func:`gdviz.tui.ensemble_view.ensemble_column_view`); ``xy`` is its path in ``surface``'s plane."""
+    col = pb.columns[c]
+    i = col.runs[0]
     trace, info = pb.traces[i], in_force(pb, i)
     k = trace.cursor(pb.clock)
     div = pb.diverged_shown(i)
     subtitle = f"diverged at step {div}" if div is not None else f"{info.method} · {info.updates_per_epoch} updates/epoch"
+    short_subtitles: tuple[str, ...] = ()
+    if col.seeds > 1 and div is None:  # seeds that cannot differ: one run, which says why
+        why = "shuffle = false" if "shuffle = false" in col.note else "a full batch is never shuffled"
+        subtitle = f"{col.seeds} seeds, one path: {why}"
+        short_subtitles = (f"one path: {why}", f"one path for {col.seeds} seeds")
     if opts.narrow:
-        subtitle = f"{subtitle} · run {info.index + 1}/{len(pb.traces)}, tab: next"
+        where = f" · run {c + 1}/{len(pb.columns)}, tab: next"
+        subtitle = f"{subtitle}{where}"
+        short_subtitles = tuple(f"{s}{where}" for s in short_subtitles)
     message = f"diverged at step {div}" if div is not None else ""
     if not len(trace.history) and opts.phase:
         message = opts.phase
-    look = looks(pb)[i]
+    look = looks(pb)[c]
     path = None
     if xy is not None and k > info.start:  # a fork's path starts at its fork point
         path = PathSpec(xy[info.start : k], look.color, look.marker,
                         key=(k, trace.version if k >= len(trace.history) else 0))  # fmt: skip
     lr, B = f"lr {info.learning_rate:g}", f"B={info.batch_label}"
+    name = f"{info.name} ({col.seeds} seeds: 1 run)" if col.seeds > 1 else info.name
     # Narrow columns keep the batch in force before the learning rate: it is what the app is about.
-    shorter = (f"{info.name} · {B} · {info.optimizer} {lr}", f"{info.name} · {B} · {lr}", f"{info.name} · {B}",
-               f"{info.name} · {lr}", info.name)  # fmt: skip
+    shorter = (f"{name} · {B} · {info.optimizer} {lr}", f"{name} · {B} · {lr}", f"{name} · {B}",
+               f"{name} · {lr}", name)  # fmt: skip
+    if col.seeds > 1:
+        shorter = (*shorter, info.name)
     return RunColumnView(
-        title=f"{look.marker} {info.title}",
+        title=f"{look.marker} {info.title if col.seeds == 1 else f'{name} · {B} · {info.optimizer} · {lr}'}",
         short_titles=tuple(f"{look.marker} {s}" for s in shorter),
         short_captions=short_captions(surface, pb.p),
         subtitle=subtitle,
-        selected=i == opts.selected,
+        short_subtitles=short_subtitles,
+        selected=c == opts.selected,
         surface=SurfaceFrame(surface, path, message, contours=opts.plain),
         caption=surface_caption(surface, pb.p),
         curve=curve_spec(pb, i, opts),
@@ -167,7 +196,7 @@ def curve_spec(pb: Playback, i: int, opts: ViewOptions) -> ChartSpec:
     k = trace.cursor(pb.clock)
     a = min(pb.infos[i].start, k)  # a fork's curve starts at its fork point
     div = pb.diverged_shown(i)
-    color = looks(pb)[i].color
+    color = looks(pb)[pb.column_of(i)].color
     # A diverged run's curve is drawn up to its last finite point, which is marked ✖.
     full = Series(h.epoch[a:k], h.full_loss[a:k], color, label="full loss", end_mark="✖" if div is not None else "")
     b = a + (pb.infos[i].parent is not None)  # a fork's first point is its parent's (and its minibatch loss)
@@ -222,24 +251,41 @@ def _mini_clip(h: History) -> np.ndarray:
 
 
 # --- the comparison chart ------------------------------------------------------------------------
+#: What the comparison chart plots: the history column and how its title names it.
+QUANTITIES = {"full_loss": "full-dataset loss", "val_loss": "validation loss", "b_simple": "B_simple = tr(Σ)/|G|²"}
+
+
 def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
-    """Every run's full-dataset loss (or, with ``opts.validation``, its validation loss) up to
-    the clock, against epochs, updates or seconds."""
+    """Every column's full-dataset loss (with ``opts.validation`` its validation loss, with
+    ``opts.b_simple`` its gradient noise scale B_simple, log y) up to the clock, against epochs,
+    updates or seconds. A seed ensemble is one curve, its median, over its 10–90 % band."""
+    quantity = "b_simple" if opts.b_simple else "val_loss" if opts.validation else "full_loss"
+    log_y = True if opts.b_simple else opts.log_y
     cursors = pb.cursors()
-    series, everything = [], []
+    series, everything, bands = [], [], []
     lk = looks(pb)
-    ys = [t.history.val_loss if opts.validation else t.history.full_loss for t in pb.traces]
-    for i, (trace, k) in enumerate(zip(pb.traces, cursors)):
-        h, y = trace.history, ys[i]
-        x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
-        pattern = lk[i].pattern if opts.plain else "solid"
-        a = min(pb.infos[i].start, k)  # a fork's line starts at its fork point (marked ⑂)
-        series.append(Series(x[a:k], y[a:k], lk[i].color, pattern=pattern, end_mark=lk[i].marker))
+    starts = []
+    for c, col in enumerate(pb.columns):
+        if col.ensemble:
+            cv = curves_of(pb, col)
+            k, x, bd = cv.cursor(pb.clock), cv.x(opts.x_axis), getattr(cv, quantity)
+            y = bd.median if bd is not None else np.full(len(x), np.nan)
+            if bd is not None:
+                bands.append(Band(x[:k], bd.p10[:k], bd.p90[:k], lk[c].color))
+                everything += [Series(x, bd.p10, (0, 0, 0)), Series(x, bd.p90, (0, 0, 0))]
+        else:
+            h, k = pb.traces[col.runs[0]].history, cursors[col.runs[0]]
+            x = {"epochs": h.epoch, "updates": h.step.astype(np.float64), "seconds": h.seconds}[opts.x_axis]
+            y = getattr(h, quantity)
+        a = 0 if col.ensemble else min(pb.infos[col.runs[0]].start, k)  # a fork's line starts at its fork point
+        pattern = lk[c].pattern if opts.plain else "solid"
+        series.append(Series(x[a:k], y[a:k], lk[c].color, pattern=pattern, end_mark=lk[c].marker))
         everything.append(Series(x, y, (0, 0, 0)))
+        if len(y) and np.isfinite(y[0]):
+            starts.append(float(y[0]))
     # A run that blew up would squash the others into a few rows: the y axis stops at ten times
     # the highest starting loss, and a line above it ends in ↑ where it left the chart.
-    starts = [float(y[0]) for y in ys if len(y) and np.isfinite(y[0])]
-    if starts:
+    if starts and not opts.b_simple:
         cap = 10.0 * max(starts)
         everything = [Series(s.x, np.minimum(s.y, cap), s.color) for s in everything]
     if opts.x_axis == "epochs":
@@ -251,27 +297,33 @@ def comparison_view(pb: Playback, opts: ViewOptions) -> ChartSpec:
         secs = [float(t.history.seconds[k - 1]) for t, k in zip(pb.traces, cursors) if k > 0]
         xr = (0.0, _nice_ceiling(max(secs, default=0.0)))
     legend = "   ".join(
-        f"{lk[i].marker} {PATTERN_GLYPHS[lk[i].pattern] + ' ' if opts.plain else ''}{info.name}"
-        for i, info in enumerate(pb.infos)
+        f"{lk[c].marker} {PATTERN_GLYPHS[lk[c].pattern] + ' ' if opts.plain else ''}"
+        f"{col.label if col.ensemble else pb.infos[col.runs[0]].name}"
+        for c, col in enumerate(pb.columns)
     )
     axis_name = {"epochs": "epochs (samples seen / n)", "updates": "updates (log)", "seconds": "seconds (measured)"}[opts.x_axis]
     held = any(len(t.history) and np.isfinite(t.history.val_loss[0]) for t in pb.traces)
     other = (", v: training" if opts.validation else ", v: validation") if held else ""
     hint = "" if opts.narrow else f" (x: cycle axis, l: log/linear{other})"
+    if opts.b_simple:
+        hint = "" if opts.narrow else " (log; x: cycle axis, b: back to the loss)"
+    what = f"{QUANTITIES[quantity]} vs {opts.x_axis}"
+    spread_words = ", median and 10–90% band over seeds" if bands else ""
     # Measured seconds can change for points already drawn (a fork): the versions join the key.
     versions = tuple(t.version for t in pb.traces) if opts.x_axis == "seconds" else 0
     return ChartSpec(
         series=series,
         x_range=xr,
-        y_range=y_range_of(everything, opts.log_y),
-        log_y=opts.log_y,
+        y_range=y_range_of(everything, log_y),
+        log_y=log_y,
         log_x=opts.x_axis == "updates",
         x_label=axis_name,
-        title=f"{'validation' if opts.validation else 'full-dataset'} loss vs {opts.x_axis}{hint}   {legend}",
-        key=(tuple(cursors), versions, opts.validation),
+        title=f"{what}{spread_words}{hint}   {legend}",
+        short_titles=(f"{what}{spread_words}   {legend}", f"{what}   {legend}", legend),
+        key=(tuple(cursors), versions, quantity),
         no_color=opts.plain,
-        marks=tuple(m for i, info in enumerate(pb.infos) if info.parent is not None
-                    for m in fork_marks(pb, i, opts.x_axis)),
+        bands=tuple(bands),
+        marks=() if opts.b_simple else marks_of_forks(pb, lambda j, info: True, opts.x_axis),
     )
 
 
@@ -284,43 +336,6 @@ def _nice_ceiling(v: float) -> float:
         if m * mag >= v:
             return m * mag
     return 10 * mag
-
-
-# --- the stats table -----------------------------------------------------------------------------
-def stats_view(pb: Playback) -> StatsView:
-    """The stats table at the playback clock (the headless table's columns).
-
-    The fixed figures are the runs' facts (:mod:`gdviz.tui.runinfo`); the measured ones come
-    from :func:`gdviz.runs.measured` at the clock, as the headless table's at a run's end.
-    """
-    rows = []
-    for i, trace in enumerate(pb.traces):
-        info = in_force(pb, i)
-        fixed = (info.name, info.method, info.batch_label, str(info.updates_per_epoch),
-                 format_bytes(info.memory_per_step) if info.memory_per_step else "–")  # fmt: skip
-        k = trace.cursor(pb.clock)
-        if k == 0:
-            rows.append((*fixed, "–", "–", "–", "–", "–", "–"))
-            continue
-        m = measured(trace.history, k, info.target_loss)
-        if info.target_loss is None:
-            to_target = "no target"
-        elif m.epochs_to_target is not None:
-            to_target = f"{m.epochs_to_target:.3g}"
-        else:
-            ended = trace.done and pb.clock >= trace.last_epoch - 1e-12  # the clock is at the run's end
-            to_target = "not reached" if ended else "not yet"
-        div = pb.diverged_shown(info.index)
-        rows.append((
-            *fixed,
-            f"{m.epochs:.2f}",
-            format_seconds(m.seconds_per_epoch) if m.epochs > 0 else "–",
-            format_number(m.full_loss),
-            to_target,
-            format_number(m.gradient_noise, 3),
-            f"at step {div}" if div is not None else "no",
-        ))  # fmt: skip
-    return StatsView(tuple(rows), looks(pb))
 
 
 # --- the status line -----------------------------------------------------------------------------
@@ -343,7 +358,8 @@ def status_view(
     phase_seconds: float = 0.0,
 ) -> StatusView:
     """Scenario, data size, target, play state and speed, the clock, and the selected run's
-    fitted model (``model``'s line, in original units) at the clock."""
+    fitted model (``model``'s line, in original units) at the clock (an ensemble's: its median
+    seed's, :func:`representative`)."""
     if opts.phase:  # start-up (Numba compiling on a cold cache): the seconds show it is alive
         state = f"⏳ {opts.phase.splitlines()[0]} {phase_seconds:.0f} s"
     elif pb.finished:
@@ -353,12 +369,13 @@ def status_view(
     n, d = dataset.X.shape
     # The clock first: on a narrow terminal the line is cut at the right, never the epoch counter.
     parts = [f"epoch {pb.clock:.2f}/{pb.max_epochs:g}", state, scenario, f"n={n} d={d}", where]
-    sel = min(opts.selected, len(pb.traces) - 1)
-    trace = pb.traces[sel] if pb.traces else None
+    c = min(opts.selected, len(pb.columns) - 1)
+    trace = pb.traces[representative(pb, c)] if pb.traces else None
     if trace is not None and len(trace.history) and model is not None:
         params = trace.history.params[trace.cursor(pb.clock) - 1]
         if np.all(np.isfinite(params)):
-            parts.append(f"{looks(pb)[sel].marker} {model.fitted_line(dataset, params)}")
+            median = "median seed: " if pb.columns[c].ensemble else ""
+            parts.append(f"{looks(pb)[c].marker} {median}{model.fitted_line(dataset, params)}")
     return StatusView(" · ".join(parts))
 
 
