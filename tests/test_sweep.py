@@ -375,3 +375,12 @@ def test_a_sweep_says_it_runs_on_the_cpu_when_the_scenario_asks_for_cuda(tmp_pat
     path.write_text(SMALL.replace("target_loss = 0.3\n", 'target_loss = 0.3\ntarget = "cuda"\n'), encoding="utf-8")
     r = gdviz("sweep", str(path), "--json")
     assert r.code == 0 and "run on the CPU kernels" in r.err and only_json(r.out)["cells_total"] == 48
+
+
+def test_a_cells_seeds_open_as_one_seed_ensemble(small):
+    scenario, _, _ = small
+    runs = cell_scenario(scenario, 1, 2).runs  # batch 8, lr 0.3, three seeds
+    assert [r.seed for r in runs] == [3, 4, 5] and {r.ensemble for r in runs} == {"B 8, lr 0.3"}
+    assert all(r.batch_size == 8 and r.train.learning_rate == 0.3 for r in runs)
+    full = cell_scenario(scenario, 3, 2).runs  # the full batch: one run for every seed
+    assert len(full) == 1 and full[0].ensemble is None

@@ -18,8 +18,8 @@ from gdviz.sweep.report import batch_label, fmt_lr
 
 
 def cell_scenario(scenario: Scenario, b_index: int, lr_index: int, seeds: list[int] | None = None) -> Scenario:
-    """The runs of one (batch size, learning rate) cell, one per seed (all seeds by default;
-    a full batch, never shuffled, has one run whatever the seeds)."""
+    """The runs of one (batch size, learning rate) cell, one per seed (all seeds by default),
+    as a seed ensemble; a full batch, never shuffled, has one run whatever the seeds."""
     spec = scenario.sweep
     assert spec is not None
     b, lr = spec.batch_sizes[b_index], spec.learning_rates[lr_index]
@@ -28,8 +28,10 @@ def cell_scenario(scenario: Scenario, b_index: int, lr_index: int, seeds: list[i
     if b is None or not train.shuffle:
         seeds = seeds[:1]
     runs = tuple(
-        RunSpec(name=f"B {batch_label(b)}, lr {fmt_lr(lr)}" + (f", seed {s}" if len(seeds) > 1 else ""),
-                batch_size=b, seed=s, train=train)
+        RunSpec(name=f"B {batch_label(b)}, lr {fmt_lr(lr)}" + (f" · seed {s}" if len(seeds) > 1 else ""),
+                batch_size=b, seed=s, train=train,
+                # the cell's seeds are a seed ensemble: one column in the app, spreads in the table
+                ensemble=f"B {batch_label(b)}, lr {fmt_lr(lr)}" if len(seeds) > 1 else None)
         for s in seeds
     )
     title = f"{scenario.title}: batch {batch_label(b)}, lr {fmt_lr(lr)}"
