@@ -83,3 +83,25 @@ def test_a_signal_ends_the_app_with_the_terminal_restored(tmp_path: Path, sig):
     assert os.WEXITSTATUS(status) == 128 + sig
     assert ALT_OFF in after and CURSOR_ON in after and MOUSE_OFF in after
     assert b"Traceback" not in started + after
+
+
+def test_the_sweep_screen_opens_in_a_terminal_and_a_signal_ends_it(tmp_path: Path):
+    """`gdviz sweep S` in a real terminal (the path the Pilot tests do not take): it opens the
+    screen, and SIGTERM ends it with the terminal restored."""
+    path = scenario(tmp_path, "[sweep]\nbatch_sizes = [1, 8]\nlearning_rates = [0.01, 0.1]\ntarget_loss = 0.6\n"
+                    "[[runs]]\nbatch_size = 1")
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-m", "gdviz", "sweep", str(path)], env)
+    try:
+        started = _read_until(fd, ALT_ON, 60)
+        assert ALT_ON in started, started[-800:]
+        time.sleep(0.5)
+        os.kill(pid, signal.SIGTERM)
+        rest = _drain(fd, 20)
+        status = _wait(pid, 30)
+    finally:
+        os.close(fd)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 128 + signal.SIGTERM
+    assert ALT_OFF in rest and b"Traceback" not in started + rest

@@ -378,7 +378,7 @@ def _run_in_terminal(app: App[int]) -> int:
     """Run ``app`` on a loop of our own (signals end it with 128 + N, as the main app)."""
     import asyncio
 
-    from gdviz.tui.app import _exit_on_signals
+    from gdviz.tui.terminal import _exit_on_signals
 
     loop = asyncio.new_event_loop()
     _exit_on_signals(app, loop)  # type: ignore[arg-type]
