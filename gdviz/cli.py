@@ -179,13 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario, dataset = _load(args.scenario)
     if not 1 <= args.fps <= 1000:
         raise GdvizError(f"--fps must be from 1 to 1000, got {args.fps}", "bad arguments")
-    if args.json_file is not None:
-        args.json = True
-        folder = args.json_file.parent
-        if not folder.is_dir() or args.json_file.is_dir():
-            what = "is a folder" if args.json_file.is_dir() else f"is in {str(folder)!r}, which is not a folder"
-            raise GdvizError(f"--json-file {str(args.json_file)!r} {what}; expected a file path in an existing folder",
-                             "bad arguments")
+    check_json_file(args)
     if not (args.headless or args.json):
         from gdviz.target import resolve_target, scenario_target
 
@@ -208,26 +202,45 @@ def cmd_run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", RuntimeWarning)
         engine = _train(scenario, dataset, args.target)
         document = json.dumps(json_document(engine), allow_nan=False) + "\n" if args.json else ""
-    if args.json_file is not None:
-        from gdviz.safeio import write_text_atomic
+    if args.json:
+        return emit_document(args, document, err_console)
+    _out().print(summary_table(engine))
+    held = held_out_table(engine)
+    if held is not None:
+        _out().print(held)
+    for s in engine.summaries():
+        if s.diverged:
+            err_console.print(f"[red]{escape(printable(s.name))} diverged at step {s.diverged_step}[/]: "
+                              "its learning rate is too large for this batch size.")
+    return EXIT_OK
 
-        try:
-            write_text_atomic(args.json_file, document)
-        except OSError as exc:
-            err_console.print(f"gdviz: cannot write {printable(str(args.json_file))}: {exc.strerror or exc}",
-                              markup=False, highlight=False, soft_wrap=True)
-            return EXIT_WRITE_ERROR
-    elif args.json:
+
+def check_json_file(args: argparse.Namespace) -> None:
+    """``--json-file FILE`` implies ``--json``; FILE must be a path in an existing folder (exit 2)."""
+    path = args.json_file
+    if path is None:
+        return
+    args.json = True
+    folder = path.parent
+    if not folder.is_dir() or path.is_dir():
+        what = "is a folder" if path.is_dir() else f"is in {str(folder)!r}, which is not a folder"
+        raise GdvizError(f"--json-file {str(path)!r} {what}; expected a file path in an existing folder",
+                         "bad arguments")
+
+
+def emit_document(args: argparse.Namespace, document: str, err: Console) -> int:
+    """The ``--json`` document to ``--json-file`` (whole or not at all) or to stdout."""
+    if args.json_file is None:
         sys.stdout.write(document)
-    else:
-        _out().print(summary_table(engine))
-        held = held_out_table(engine)
-        if held is not None:
-            _out().print(held)
-        for s in engine.summaries():
-            if s.diverged:
-                err_console.print(f"[red]{escape(printable(s.name))} diverged at step {s.diverged_step}[/]: "
-                                  "its learning rate is too large for this batch size.")
+        return EXIT_OK
+    from gdviz.safeio import write_text_atomic
+
+    try:
+        write_text_atomic(args.json_file, document)
+    except OSError as exc:
+        err.print(f"gdviz: cannot write {printable(str(args.json_file))}: {exc.strerror or exc}",
+                  markup=False, highlight=False, soft_wrap=True)
+        return EXIT_WRITE_ERROR
     return EXIT_OK
 
 

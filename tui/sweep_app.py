@@ -376,22 +376,9 @@ def open_cell_notice(runner: SweepRunner, cell: tuple[int, int]) -> str:
 
 def _run_in_terminal(app: App[int]) -> int:
     """Run ``app`` on a loop of our own (signals end it with 128 + N, as the main app)."""
-    import asyncio
+    from gdviz.tui.terminal import run_in_terminal
 
-    from gdviz.tui.terminal import _exit_on_signals
-
-    loop = asyncio.new_event_loop()
-    _exit_on_signals(app, loop)  # type: ignore[arg-type]
-    try:
-        result = app.run(loop=loop)
-    finally:
-        try:
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-    if app.return_code not in (None, 0):
-        return int(app.return_code)
-    return int(result or 0)
+    return run_in_terminal(app)
 
 
 def run_sweep_app(runner: SweepRunner, *, run: Callable[[App[int]], int] = _run_in_terminal,

@@ -7,6 +7,7 @@ Split from :mod:`gdviz.tui.app` (which builds the app, for the CLI and the tests
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +15,7 @@ from gdviz.data import Dataset
 from gdviz.scenario import Scenario
 
 if TYPE_CHECKING:
-    from gdviz.tui.app import GdvizApp
+    from textual.app import App
 
 
 def run_app(
@@ -24,25 +25,36 @@ def run_app(
     """Run the app in the terminal; returns the exit code (the terminal is restored on every exit).
     ``export_dir``: where exports and screenshots go (created when first written; default: here);
     ``notice``: a note shown as the app starts."""
-    import asyncio
     import sys
 
     from gdviz.tui.app import make_app
 
     app = make_app(scenario, dataset, fps=fps, target=target, export_dir=export_dir)
     app.notice = notice
-    # Our own loop, closed without waiting for the worker threads (asyncio.run would wait, with
-    # the terminal already restored and nothing said): a stopped engine thread that is inside a
-    # Numba compile (q on a cold cache) cannot be interrupted, so say why the exit waits for it.
+    # A stopped engine thread that is inside a Numba compile (q on a cold cache) cannot be
+    # interrupted: say why the exit waits for it.
+    def before_close() -> None:
+        deadline = time.perf_counter() + 0.3
+        if any(not d.finished.wait(max(0.0, deadline - time.perf_counter())) for d in app.drivers):
+            sys.stderr.write("gdviz: waiting for Numba to finish compiling the kernels (cached for the next start)…\n")
+            sys.stderr.flush()
+
+    return run_in_terminal(app, before_close)
+
+
+def run_in_terminal(app: App[int], before_close: Callable[[], None] | None = None) -> int:
+    """Run ``app`` (the main app or the sweep screen) on an event loop of its own, closed without
+    waiting for worker threads (asyncio.run would wait, with the terminal already restored and
+    nothing said); signals end it with 128 + N. Returns the exit code."""
+    import asyncio
+
     loop = asyncio.new_event_loop()
     _exit_on_signals(app, loop)
     try:
         result = app.run(loop=loop)
     finally:
-        deadline = time.perf_counter() + 0.3
-        if any(not d.finished.wait(max(0.0, deadline - time.perf_counter())) for d in app.drivers):
-            sys.stderr.write("gdviz: waiting for Numba to finish compiling the kernels (cached for the next start)…\n")
-            sys.stderr.flush()
+        if before_close is not None:
+            before_close()
         try:
             loop.run_until_complete(loop.shutdown_asyncgens())
         finally:
@@ -52,7 +64,7 @@ def run_app(
     return int(result or 0)
 
 
-def _exit_on_signals(app: GdvizApp, loop: object) -> None:
+def _exit_on_signals(app: App[int], loop: object) -> None:
     """SIGTERM, SIGHUP and SIGINT end the app as q does (terminal restored: alternate screen
     off, cursor shown, mouse reporting off), with the conventional exit code 128 + signal."""
     import signal

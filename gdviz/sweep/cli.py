@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import warnings
 from pathlib import Path
 
@@ -52,25 +51,11 @@ def _count(hi: int):  # type: ignore[no-untyped-def]
     return parse
 
 
-def _check_json_file(path: Path | None) -> None:
-    if path is None:
-        return
-    folder = path.parent
-    if not folder.is_dir() or path.is_dir():
-        what = "is a folder" if path.is_dir() else f"is in {str(folder)!r}, which is not a folder"
-        raise GdvizError(f"--json-file {str(path)!r} {what}; expected a file path in an existing folder",
-                         "bad arguments")
-
-
 def cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
-    from gdviz.cli import EXIT_OK, _load, _warm_up
-    from gdviz.safeio import write_text_atomic
-    from gdviz.streams import EXIT_WRITE_ERROR, stdout_fd_to_stderr
-    from gdviz.text import printable
+    from gdviz.cli import EXIT_OK, _load, _warm_up, check_json_file, emit_document
+    from gdviz.streams import stdout_fd_to_stderr
 
-    _check_json_file(args.json_file)
-    if args.json_file is not None:
-        args.json = True
+    check_json_file(args)
     scenario, dataset = _load(args.scenario)
     if scenario.sweep is not None and scenario.sweep.base.target == "cuda":
         err.print("gdviz: a sweep's cells run on the CPU kernels ([train] target = \"cuda\" applies to "
@@ -118,17 +103,9 @@ def cmd_sweep(args: argparse.Namespace, out: Console, err: Console) -> int:
     finally:
         if on_dask:
             runner.close()  # Ctrl+C included: cancels the tasks not finished; a local cluster stops
-    if args.json_file is not None:
-        try:
-            write_text_atomic(args.json_file, document)
-        except OSError as exc:
-            err.print(f"gdviz: cannot write {printable(str(args.json_file))}: {exc.strerror or exc}",
-                      markup=False, highlight=False, soft_wrap=True)
-            return EXIT_WRITE_ERROR
-    elif args.json:
-        sys.stdout.write(document)
-    else:
-        from gdviz.sweep.report import summary
+    if args.json:
+        return emit_document(args, document, err)
+    from gdviz.sweep.report import summary
 
-        out.print(summary(result))
+    out.print(summary(result))
     return EXIT_OK

@@ -49,7 +49,7 @@ import numpy as np
 from gdviz.data import Dataset
 from gdviz.errors import GdvizError
 from gdviz.scenario import Scenario
-from gdviz.sweep.result import Cell, CellResult, SweepResult, summarize_cells
+from gdviz.sweep.result import Cell, CellResult, SweepResult, result_of
 from gdviz.sweep.runner import ROUND_SECONDS, SweepRunner
 
 #: What installs Dask's distributed scheduler with gdviz.
@@ -343,12 +343,7 @@ class DaskSweep:
         return self.result()
 
     def result(self) -> SweepResult:
-        s = self.spec
-        return summarize_cells(
-            scenario=self.scenario.name, sweep=s.as_dict(), n=self.n, shape=self.shape, batches=self.batches,
-            batch_sizes=list(s.batch_sizes), learning_rates=list(s.learning_rates), results=list(self.results),
-            b_simple=self.engine.b_simple, seconds=self.seconds, total_cells=len(self.cells), updates=self.updates,
-        )  # fmt: skip
+        return result_of(self)
 
     # --- the end ---------------------------------------------------------------------------------
     def close(self) -> None:

@@ -298,3 +298,15 @@ def summarize_cells(*, scenario: str, sweep: dict[str, Any], n: int, shape: tupl
         note = f"B_crit undefined: {fit.note}"
     return SweepResult(scenario, sweep, n, shape, batches, results, best, fit, b_simple_at, seconds,
                        total_cells, note, updates)
+
+
+def result_of(sweep: Any) -> SweepResult:
+    """The :class:`SweepResult` of a sweep's cells so far, from a :class:`~gdviz.sweep.runner.SweepRunner`
+    or a :class:`~gdviz.sweep.dask.DaskSweep` (their ``scenario``, ``spec``, ``n``, ``shape``,
+    ``batches``, ``results``, ``engine``, ``seconds``, ``cells`` and ``updates``)."""
+    s = sweep.spec
+    return summarize_cells(
+        scenario=sweep.scenario.name, sweep=s.as_dict(), n=sweep.n, shape=sweep.shape, batches=sweep.batches,
+        batch_sizes=list(s.batch_sizes), learning_rates=list(s.learning_rates), results=list(sweep.results),
+        b_simple=sweep.engine.b_simple, seconds=sweep.seconds, total_cells=len(sweep.cells), updates=sweep.updates,
+    )  # fmt: skip

@@ -36,7 +36,7 @@ from gdviz.errors import ScenarioError
 from gdviz.kernels import layout as L
 from gdviz.runfacts import run_facts
 from gdviz.scenario import Scenario
-from gdviz.sweep.result import DIVERGED, NOT_REACHED, REACHED, Cell, CellResult, SweepResult, summarize_cells
+from gdviz.sweep.result import DIVERGED, NOT_REACHED, REACHED, Cell, CellResult, SweepResult, result_of
 
 #: A cell's recorded points are at most 1/RESOLUTION of its steps apart (3 %). Each point
 #: costs a full-dataset loss (a pass over the data, but for linear regression's closed form),
@@ -319,10 +319,4 @@ class SweepRunner:
 
     # --- results -----------------------------------------------------------------------------
     def result(self) -> SweepResult:
-        s = self.spec
-        return summarize_cells(
-            scenario=self.scenario.name, sweep=s.as_dict(), n=self.n, shape=self.shape, batches=self.batches,
-            batch_sizes=list(s.batch_sizes), learning_rates=list(s.learning_rates), results=list(self.results),
-            b_simple=self.engine.b_simple, seconds=self.seconds, total_cells=len(self.cells),
-            updates=self.updates,
-        )  # fmt: skip
+        return result_of(self)
