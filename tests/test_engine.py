@@ -286,3 +286,15 @@ def test_many_runs_share_a_budget_of_recorded_points(engine_factory):
     assert len(many.runs) == 12
     assert many.max_points == max(E.MIN_POINTS, E.POINTS_BUDGET // 12)
     assert many.noise_points == max(E.MIN_NOISE_POINTS, E.NOISE_BUDGET // 12)
+
+
+def test_a_full_batchs_first_call_shares_its_fixed_cost_over_many_updates(engine_factory):
+    """Issue 13: a run's first call (its speed not yet known) did one epoch, so a full batch's
+    first point carried the call's whole fixed cost. It now does up to 256 updates, about
+    FIRST_CHUNK_ROWS rows, so a small full batch's first call does many updates."""
+    engine = engine_factory('[data]\nsource = "houses"\n[train]\nepochs = 30\nlearning_rate = 0.1\n'
+                         '[[runs]]\nbatch_size = "full"\n[[runs]]\nbatch_size = 1\n')
+    full, sgd = engine.runs
+    assert engine._first_chunk(full) == 256 and engine._first_chunk(sgd) == 256
+    engine.advance()
+    assert full.step == 30  # all its 30 updates in one call, not one
